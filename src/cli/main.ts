@@ -1,0 +1,126 @@
+/**
+ * argv → command. `tsbuild [global flags] COMMAND [flags] [args]`; `tsbuild CONTEXT -t x` (no
+ * command word) means `tsbuild build CONTEXT -t x`, like the issue's short form.
+ * Errors thrown by commands are rendered here, once (render.ts).
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { formatFlags, parseArgs, didYouMean, usageError } from './args.js';
+import type { CliContext, Command } from './command.js';
+import { renderError } from './render.js';
+import { isTsbError } from '../errors.js';
+
+/** Lazy so `tsbuild images` does not load the sandbox or the grammar. */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<{ command: Command }> }> = {
+  build: { summary: 'build an image from a Dockerfile and a context', load: () => import('./commands/build.js') },
+  run: { summary: 'run a command in an image from the store, in the sandbox', load: () => import('./commands/run.js') },
+  images: { summary: 'list images in the store', load: () => import('./commands/images.js') },
+  inspect: { summary: 'show an image’s config and manifest as JSON', load: () => import('./commands/inspect.js') },
+  tag: { summary: 'give an image another name', load: () => import('./commands/tag.js') },
+  rmi: { summary: 'remove image names (blobs go at the next gc)', load: () => import('./commands/rmi.js') },
+  history: { summary: 'show the history of an image', load: () => import('./commands/history.js') },
+  cache: { summary: 'list, size, prune and explain the build cache (ls, du, prune, why)', load: () => import('./commands/cache.js') },
+  store: { summary: 'check and collect the store (verify, gc)', load: () => import('./commands/store.js') },
+  save: { summary: 'write images to an OCI or docker archive', load: () => import('./commands/save.js') },
+  load: { summary: 'read images from an OCI or docker archive or layout', load: () => import('./commands/load.js') },
+  import: { summary: 'make an image from a root filesystem tarball', load: () => import('./commands/import.js') },
+  pull: { summary: 'pull an image from a registry', load: () => import('./commands/pull.js') },
+  push: { summary: 'push an image to a registry', load: () => import('./commands/push.js') },
+  login: { summary: 'store registry credentials', load: () => import('./commands/login.js') },
+  logout: { summary: 'remove registry credentials', load: () => import('./commands/logout.js') },
+  debug: { summary: 'dump intermediate forms: debug parse|ir|plan FILE', load: () => import('./commands/debug.js') },
+};
+
+export function version(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const p of [join(here, '..', '..', 'package.json'), join(here, '..', '..', '..', 'package.json')]) {
+    try { return (JSON.parse(readFileSync(p, 'utf8')) as { version: string }).version; } catch { /* next */ }
+  }
+  return 'unknown';
+}
+
+function topHelp(): string {
+  const w = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  return [
+    'tsbuild: build OCI images from Dockerfiles, without a daemon.',
+    '',
+    'Usage:',
+    '  tsbuild [build] [CONTEXT] -t NAME:TAG [flags]   build (CONTEXT defaults to .)',
+    '  tsbuild COMMAND [flags] [args]',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(w)}  ${v.summary}`),
+    '',
+    'Global flags:',
+    formatFlags([{ name: 'version', type: 'bool', help: 'print the version' }]),
+    '',
+    'Run "tsbuild COMMAND --help" for a command’s flags.',
+    '',
+  ].join('\n');
+}
+
+export function commandHelp(c: Command): string {
+  return [`Usage:\n  ${c.usage}`, '', c.summary, '', 'Flags:', formatFlags(c.flags), c.details ? `\n${c.details}` : '', ''].join('\n');
+}
+
+export function defaultContext(): CliContext {
+  const ac = new AbortController();
+  const onSig = (sig: NodeJS.Signals) => {
+    if (ac.signal.aborted) process.exit(sig === 'SIGINT' ? 130 : 143);
+    ac.abort(new Error(`interrupted by ${sig}`));
+  };
+  process.once('SIGINT', onSig);
+  process.once('SIGTERM', onSig);
+  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, cwd: process.cwd(), signal: ac.signal };
+}
+
+export async function main(argv: readonly string[], ctx: CliContext = defaultContext()): Promise<number> {
+  const debug = argv.includes('--debug');
+  try {
+    // Global flags before the command word.
+    let i = 0;
+    const pre: string[] = [];
+    while (i < argv.length && argv[i]!.startsWith('-')) {
+      const a = argv[i]!;
+      if (a === '--version' || a === '-v') { ctx.stdout.write(`tsbuild ${version()}\n`); return 0; }
+      if ((a === '--help' || a === '-h') && pre.length === 0 && i === argv.length - 1) { ctx.stdout.write(topHelp()); return 0; }
+      if (a === '--store' && i + 1 < argv.length) { pre.push(a, argv[i + 1]!); i += 2; continue; }
+      if (a.startsWith('--store=') || a === '--debug') { pre.push(a); i++; continue; }
+      break; // build flags without a command word: `tsbuild -t x .`
+    }
+    const word = argv[i];
+    let name: string;
+    let rest: string[];
+    if (word === 'help') {
+      const target = argv[i + 1];
+      if (!target) { ctx.stdout.write(topHelp()); return 0; }
+      const entry = COMMANDS[target];
+      if (!entry) throw usageError(`unknown command "${target}"`);
+      ctx.stdout.write(commandHelp((await entry.load()).command));
+      return 0;
+    }
+    if (word !== undefined && Object.hasOwn(COMMANDS, word)) {
+      name = word;
+      rest = [...pre, ...argv.slice(i + 1)];
+    } else if (word === undefined && pre.length === argv.length) {
+      ctx.stdout.write(topHelp());
+      return argv.length === 0 ? 0 : 2;
+    } else {
+      // No command word: a build (`tsbuild . -t app:1`), unless it looks like a typo of a command.
+      if (word !== undefined && !word.startsWith('-') && !/[./]/.test(word) && !word.includes(':')) {
+        const guess = didYouMean(word, Object.keys(COMMANDS));
+        if (guess) throw usageError(`unknown command "${word}"`, `did you mean "tsbuild ${guess}"? (To build a context directory named "${word}", write ./${word}.)`);
+      }
+      name = 'build';
+      rest = [...argv];
+    }
+    const command = (await COMMANDS[name]!.load()).command;
+    const args = parseArgs(rest, command.flags, name);
+    if (args.bool('help')) { ctx.stdout.write(commandHelp(command)); return 0; }
+    return await command.run(args, ctx);
+  } catch (err) {
+    ctx.stderr.write(renderError(err, { debug }));
+    return isTsbError(err) ? err.exitCode : 70;
+  }
+}

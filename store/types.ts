@@ -1,0 +1,160 @@
+/**
+ * The layer store's public contract. store/ imports nothing from src/; src/ uses the store only
+ * through these interfaces (implementation: store/store.ts, `openStore`).
+ *
+ * On disk (root = --store / TSBUILD_STORE / $XDG_DATA_HOME/tsbuild / ~/.local/share/tsbuild):
+ *   oci-layout, index.json, blobs/sha256/<hex>   an OCI image layout (skopeo/umoci read it directly);
+ *                                                index.json entries carry org.opencontainers.image.ref.name
+ *   tsbuild/v1/…                                  tsbuild's own versioned records (cache index, refs
+ *                                                metadata, compressed-blob map, leases, locks)
+ *   snapshots/v1/<id>/                            unpacked layer trees used as overlay lowerdirs
+ *   tmp/                                          temp files and dirs; swept after a crash
+ * (The implementation owns the exact sub-layout; every format carries a version.)
+ *
+ * Guarantees (see issue 3): writes are temp+hash+fsync+rename, "already exists" is success; reads
+ * verify digests; concurrent processes are safe; a SIGKILL at any instant leaves a store that
+ * `verify` finds consistent. Errors are TsbError TSB5xxx.
+ */
+import type { Readable } from 'node:stream';
+
+/** `sha256:<64 hex>` */
+export type Digest = string;
+
+export interface Platform {
+  architecture: string;
+  os: string;
+  variant?: string;
+  'os.version'?: string;
+  'os.features'?: string[];
+}
+
+export interface Descriptor {
+  mediaType: string;
+  digest: Digest;
+  size: number;
+  annotations?: Record<string, string>;
+  platform?: Platform;
+  urls?: string[];
+  artifactType?: string;
+}
+
+export type BlobSource = Buffer | Uint8Array | string | Readable | AsyncIterable<Uint8Array>;
+
+export interface PutOptions {
+  /** When given, the written bytes must hash to this digest (and size), else TSB5xxx and nothing is kept. */
+  expectDigest?: Digest;
+  expectSize?: number;
+}
+
+export interface BlobStore {
+  /** Stream into tmp/ while hashing, fsync, rename into blobs/. Already present → success. */
+  put(data: BlobSource, opts?: PutOptions): Promise<{ digest: Digest; size: number }>;
+  has(digest: Digest): Promise<boolean>;
+  /** Size, or undefined when absent. */
+  size(digest: Digest): Promise<number | undefined>;
+  /** Whole blob, digest verified (use for manifests/configs: small). */
+  read(digest: Digest): Promise<Buffer>;
+  /** Parsed JSON blob, digest verified, cached (lru) by digest. */
+  readJSON<T = unknown>(digest: Digest): Promise<T>;
+  /** Streaming read; the stream errors (TSB5xxx naming the blob) at the end if the digest does not match. */
+  open(digest: Digest): Readable;
+  /** Path of the blob file, for consumers that verify themselves or need random access. Do not write. */
+  path(digest: Digest): string;
+}
+
+export interface RefEntry {
+  /** Full name as the user tagged it, normalized by src/ (e.g. `docker.io/library/app:1.2`, `app:1.2`). */
+  name: string;
+  /** Manifest (or index) descriptor; stored as an index.json entry. */
+  descriptor: Descriptor;
+}
+
+export interface RefStore {
+  /** Atomic under the store lock: concurrent tags of different names are all kept. */
+  set(name: string, descriptor: Descriptor): Promise<void>;
+  get(name: string): Promise<Descriptor | undefined>;
+  delete(name: string): Promise<boolean>;
+  list(): Promise<RefEntry[]>;
+}
+
+/** One record per step cache key. Readable on its own: a later miss is explained from it. */
+export interface CacheRecord {
+  /** Recipe version + hash, e.g. `v1:sha256:…`. */
+  key: string;
+  /** Parent step's key (chain), or undefined for a stage's base. */
+  parent?: string;
+  /** Resulting layer (diff_id = digest of the uncompressed tar), absent for config-only steps. */
+  layer?: Descriptor;
+  /** Image config after the step (digest of a config blob in the store). */
+  config?: Digest;
+  /** What a person needs to read it. */
+  instruction: string;
+  source?: { file: string; line: number };
+  /** The key's inputs, readable (name → value or digest); compared to explain a miss. */
+  inputs: Record<string, string>;
+  /** Anything the planner needs back on a hit (e.g. history entry, env changes). */
+  meta?: Record<string, unknown>;
+  created: string; // RFC 3339
+  lastUsed: string;
+  hits: number;
+}
+
+export interface CacheIndex {
+  get(key: string): Promise<CacheRecord | undefined>;
+  /** Insert or replace; cross-process safe. */
+  put(record: Omit<CacheRecord, 'created' | 'lastUsed' | 'hits'> & Partial<Pick<CacheRecord, 'created'>>): Promise<CacheRecord>;
+  /** Bump lastUsed and hits. */
+  touch(key: string): Promise<void>;
+  list(): Promise<CacheRecord[]>;
+  delete(keys: readonly string[]): Promise<number>;
+  /**
+   * Records with the same source file and line (and the same build "scope", e.g. tag), newest
+   * first: used to explain a miss by diffing `inputs`.
+   */
+  findBySource(file: string, line: number, scope?: string): Promise<CacheRecord[]>;
+}
+
+/**
+ * A lease keeps blobs and snapshots alive while a build runs: gc never deletes anything a live
+ * lease names (or that a live lease's process is still writing). Released on dispose, or found
+ * dead (owner PID gone) by the next gc.
+ */
+export interface Lease {
+  readonly id: string;
+  add(...digestsOrSnapshotIds: string[]): Promise<void>;
+  release(): Promise<void>;
+}
+
+export interface Snapshots {
+  /**
+   * The unpacked tree for an id (by convention the layer's chain id), creating it when absent by
+   * calling `fill(tmpDir)` into a temp dir that is then renamed into place (so a half-filled tree is
+   * never visible). Concurrent callers for the same id wait for one fill.
+   */
+  ensure(id: string, fill: (tmpDir: string) => Promise<void>): Promise<string>;
+  has(id: string): Promise<boolean>;
+  path(id: string): string;
+  /** A fresh, empty temp directory inside the store's filesystem (same device as snapshots). */
+  tempDir(prefix: string): Promise<string>;
+}
+
+export interface GcResult { removedBlobs: number; removedSnapshots: number; freedBytes: number }
+
+export interface VerifyProblem { kind: string; subject: string; message: string; repaired?: boolean }
+
+export interface Store {
+  readonly root: string;
+  readonly blobs: BlobStore;
+  readonly refs: RefStore;
+  readonly cache: CacheIndex;
+  readonly snapshots: Snapshots;
+  /** diff_id → compressed forms already made (gzip/zstd), so a layer is never compressed twice. */
+  compressed: {
+    get(diffId: Digest, mediaType: string): Promise<Descriptor | undefined>;
+    set(diffId: Digest, compressed: Descriptor): Promise<void>;
+  };
+  lease(label: string): Promise<Lease>;
+  gc(opts?: { dryRun?: boolean }): Promise<GcResult>;
+  verify(opts?: { repair?: boolean }): Promise<VerifyProblem[]>;
+  close(): Promise<void>;
+}
