@@ -115,8 +115,16 @@ export async function main(argv: readonly string[], ctx: CliContext = defaultCon
       name = 'build';
       rest = [...argv];
     }
-    const command = (await COMMANDS[name]!.load()).command;
-    const args = parseArgs(rest, command.flags, name);
+    let command = (await COMMANDS[name]!.load()).command;
+    if (name === 'debug') {
+      // `debug FORM …`: the form is a command of its own, with its own flags.
+      const formAt = rest.findIndex((w) => !w.startsWith('-'));
+      const form = formAt < 0 ? undefined : rest[formAt];
+      if (form === undefined && (rest.includes('--help') || rest.includes('-h'))) { ctx.stdout.write(commandHelp(command)); return 0; }
+      command = await (await import('./commands/debug.js')).pick(form);
+      rest = rest.filter((_, k) => k !== formAt);
+    }
+    const args = parseArgs(rest, command.flags, command.name);
     if (args.bool('help')) { ctx.stdout.write(commandHelp(command)); return 0; }
     return await command.run(args, ctx);
   } catch (err) {
