@@ -1,0 +1,233 @@
+/**
+ * Extracting layer tars: into an overlay LOWERDIR snapshot (one layer alone, whiteouts kept as
+ * overlay whiteouts) or FLAT onto a merged tree (whiteouts applied). Plus decompression by magic.
+ *
+ * Both unpackers take the tar as a byte stream (compressed or not: they call decompressStream),
+ * treat it as hostile (see TreeWriter in tree.ts for the safety contract) and write nothing
+ * outside `dir`. Errors are TsbError TSB44xx naming the entry.
+ */
+import { spawn } from 'node:child_process';
+import { createHash, type Hash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { TsbError } from '../../errors.js';
+import { OPAQUE_MARKER, WHITEOUT_PREFIX, baseOf, parentOf } from './entry.js';
+import { LayerCodes, layerError } from './errors.js';
+import { readTar, type TarHeader } from './tar.js';
+import { type NodeMeta, TreeWriter, type TreeWriterOptions } from './tree.js';
+
+export type Compression = 'none' | 'gzip' | 'bzip2' | 'xz' | 'zstd';
+
+/** Compression format from the first bytes (at least 6 for xz). */
+export function detectCompression(head: Uint8Array): Compression {
+  const b = Buffer.from(head.buffer, head.byteOffset, head.byteLength);
+  if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
+  if (b.length >= 3 && b.toString('latin1', 0, 3) === 'BZh') return 'bzip2';
+  if (b.length >= 6 && b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+  if (b.length >= 4 && b.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return 'none';
+}
+
+type Source = Readable | AsyncIterable<Uint8Array>;
+
+async function* prefixed(head: Buffer[], it: AsyncIterator<Uint8Array>): AsyncGenerator<Buffer> {
+  for (const h of head) yield h;
+  for (;;) {
+    const r = await it.next();
+    if (r.done) return;
+    yield Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
+  }
+}
+
+function decompressError(format: Compression, detail: string, cause?: unknown): TsbError {
+  return layerError(LayerCodes.DECOMPRESS, `cannot decompress ${format} stream: ${detail}`,
+    'The archive is corrupt or truncated; re-download or re-create it.', cause);
+}
+
+async function* viaProcess(cmd: string, format: Compression, input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const child = spawn(cmd, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const exited = new Promise<{ code: number | null; err?: Error }>((res) => {
+    child.on('error', (err) => res({ code: null, err }));
+    child.on('close', (code) => res({ code }));
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => { if (stderr.length < 4096) stderr += d.toString(); });
+  child.stdin.on('error', () => { /* EPIPE when the decompressor quits early: reported via its exit code */ });
+  const feed = (async () => {
+    try {
+      for await (const c of input) {
+        if (!child.stdin.write(c)) await new Promise<void>((r) => { child.stdin.once('drain', r); child.once('close', r); });
+        if (child.exitCode !== null) break;
+      }
+    } finally { child.stdin.end(); }
+  })();
+  let feedErr: unknown;
+  feed.catch((e) => { feedErr = e; child.kill(); });
+  try {
+    for await (const c of child.stdout) yield c as Buffer;
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill();
+  }
+  const { code, err } = await exited;
+  await feed.catch(() => undefined);
+  if (feedErr) throw feedErr;
+  if (err) throw decompressError(format, `cannot run ${cmd} (${err.message})`, err);
+  if (code !== 0) throw decompressError(format, `${cmd} exited ${code}: ${stderr.trim()}`);
+}
+
+async function* viaGunzip(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const gz = createGunzip();
+  const src = Readable.from(input);
+  src.on('error', (e) => gz.destroy(e));
+  src.pipe(gz);
+  try {
+    for await (const c of gz) yield c as Buffer;
+  } catch (e) {
+    if (e instanceof TsbError) throw e;
+    throw decompressError('gzip', e instanceof Error ? e.message : String(e), e);
+  }
+}
+
+/**
+ * Detects the compression by magic bytes and returns the decompressed bytes (gzip via zlib;
+ * bzip2/xz/zstd by spawning `bzip2 -dc` / `xz -dc` / `zstd -dc`). Uncompressed input is passed
+ * through. Decompression failures (corrupt, truncated, tool missing) surface as TSB4408 errors on
+ * the returned stream.
+ */
+export async function openDecompressed(src: Source): Promise<{ format: Compression; stream: Readable }> {
+  const it = (src as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let n = 0;
+  while (n < 6) {
+    const r = await it.next();
+    if (r.done) break;
+    const c = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
+    head.push(c);
+    n += c.length;
+  }
+  const format = detectCompression(Buffer.concat(head));
+  const input = prefixed(head, it);
+  const gen = format === 'none' ? input
+    : format === 'gzip' ? viaGunzip(input)
+    : viaProcess(format === 'bzip2' ? 'bzip2' : format === 'xz' ? 'xz' : 'zstd', format, input);
+  return { format, stream: Readable.from(gen, { objectMode: false }) };
+}
+
+/** openDecompressed() without the format: what the OCI helper and ADD of local archives call. */
+export async function decompressStream(src: Source): Promise<Readable> {
+  return (await openDecompressed(src)).stream;
+}
+
+export interface UnpackOptions extends TreeWriterOptions {
+  /** When set, the uncompressed tar must hash to this (sha256:…) else TSB4409 after unpacking. */
+  expectDiffId?: string | undefined;
+}
+
+export interface UnpackResult {
+  /** sha256 of the uncompressed tar. */
+  diffId: string;
+  entries: number;
+  /** Bytes of file content written. */
+  bytes: number;
+}
+
+function metaOf(h: TarHeader): NodeMeta {
+  return { mode: h.mode, uid: h.uid, gid: h.gid, mtime: Math.trunc(h.mtime), xattrs: h.xattrs };
+}
+
+async function* hashing(src: AsyncIterable<Uint8Array>, hash: Hash): AsyncGenerator<Buffer> {
+  for await (const c of src) {
+    const b = Buffer.isBuffer(c) ? c : Buffer.from(c);
+    hash.update(b);
+    yield b;
+  }
+}
+
+type Mode = 'snapshot' | 'flat';
+
+async function unpack(src: Source, dir: string, mode: Mode, opts: UnpackOptions): Promise<UnpackResult> {
+  const tree = new TreeWriter(dir, opts);
+  const hash = createHash('sha256');
+  const { stream } = await openDecompressed(src);
+  const written = new Set<string>(); // flat mode: paths this layer created (whiteouts must not hit them)
+  let entries = 0, bytes = 0;
+  const sawOpaqueFor = new Set<string>();
+  for await (const { header: h, body } of readTar(hashing(stream, hash))) {
+    entries++;
+    const label = h.name;
+    const rel = tree.clean(h.name, label);
+    const base = rel === '' ? '' : baseOf(rel);
+    if (base === OPAQUE_MARKER) {
+      const d = parentOf(rel);
+      if (mode === 'snapshot') {
+        tree.ensureDir(d, label);
+        tree.rawXattr(d, 'trusted.overlay.opaque', Buffer.from('y'));
+      } else if (!sawOpaqueFor.has(d)) {
+        sawOpaqueFor.add(d);
+        for (const name of tree.list(d, label)) {
+          const child = d ? `${d}/${name}` : name;
+          if (!written.has(child)) tree.remove(child);
+        }
+      }
+      continue;
+    }
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      const name = base.slice(WHITEOUT_PREFIX.length);
+      if (name === '' || name === '.' || name === '..' || name.startsWith(WHITEOUT_PREFIX)) {
+        throw layerError(LayerCodes.PATH_ESCAPE, `archive whiteout ${JSON.stringify(label)} names no valid entry`, 'The archive is corrupt or hostile.');
+      }
+      const target = parentOf(rel) ? `${parentOf(rel)}/${name}` : name;
+      if (mode === 'snapshot') {
+        // An entry of the same layer wins over its whiteout (either hides the lower one).
+        if (!written.has(target)) tree.overlayWhiteout(target, label);
+      } else if (!written.has(target)) {
+        const st = tree.lstatEntry(target, label);
+        if (st) tree.remove(target);
+      }
+      continue;
+    }
+    const meta = metaOf(h);
+    switch (h.type) {
+      case 'file':
+        await tree.file(rel, meta, body, label);
+        bytes += h.size;
+        break;
+      case 'dir': tree.dir(rel, meta, label); break;
+      case 'symlink': tree.symlink(rel, h.linkname, meta, label); break;
+      case 'hardlink': tree.hardlink(rel, h.linkname, label); break;
+      case 'char': case 'block': case 'fifo':
+        tree.device(rel, h.type, h.devmajor, h.devminor, meta, label);
+        break;
+    }
+    written.add(rel);
+  }
+  tree.finish();
+  const diffId = `sha256:${hash.digest('hex')}`;
+  if (opts.expectDiffId && opts.expectDiffId !== diffId) {
+    throw layerError(LayerCodes.DIFFID_MISMATCH, `layer content hashes to ${diffId}, expected diff_id ${opts.expectDiffId}`,
+      'The image config and the layer blob disagree: the image is corrupt; pull or build it again.');
+  }
+  return { diffId, entries, bytes };
+}
+
+/**
+ * Extracts ONE layer into `dir` (normally an empty temp dir from store.snapshots.ensure) in
+ * overlay LOWERDIR form, so that stacking the snapshots of an image's layers as lowerdirs (bottom
+ * first = rightmost) reproduces the image: `.wh.NAME` → char device 0/0 (mode 0) named NAME,
+ * `.wh..wh..opq` → xattr trusted.overlay.opaque=y on its directory. Owners (when root), modes
+ * (incl. setuid/setgid/sticky), mtimes, symlinks, hardlinks within the layer, xattrs (keepXattr
+ * policy; trusted.overlay.* / user.overlay.* from the archive are dropped) and devices (mknod)
+ * are reproduced. Compressed input is accepted.
+ */
+export function unpackLayerToSnapshot(tar: Source, dir: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
+  return unpack(tar, dir, 'snapshot', opts);
+}
+
+/**
+ * Applies a layer ONTO a merged tree in `dir` (for `--output type=local` and import): a whiteout
+ * deletes the named path, an opaque marker empties its directory of everything this layer did not
+ * itself write; other entries are created/replaced as in unpackLayerToSnapshot.
+ */
+export function unpackLayerFlat(tar: Source, dir: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
+  return unpack(tar, dir, 'flat', opts);
+}
