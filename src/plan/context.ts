@@ -1,0 +1,266 @@
+/**
+ * The build context: a directory walked once (lstat only, symlinks never followed), filtered by
+ * `.dockerignore`, with content hashes computed on demand and remembered in a stat cache.
+ *
+ * Stat cache (why): an unchanged context must not be re-read on a rebuild. A file's digest is
+ * reused when (inode, size, mtime ns, ctime ns) are all unchanged since it was hashed. Files
+ * modified within the last 2 s of the hash are not cached (the "racy git" problem: a write in the
+ * same timestamp granule would otherwise go unnoticed). On disk:
+ *   <store>/tsbuild/statcache/v1/<sha256(context path)>.json
+ *   { "version": 1, "root": "/abs/ctx", "files": { "rel/path": [ino, size, mtimeNs, ctimeNs, "sha256:…"] } }
+ * written temp + fsync + rename; a corrupt or foreign file is ignored (rebuilt).
+ *
+ * Safety: everything is read relative to the context root; `resolve()` follows symlinks INSIDE the
+ * context only and fails with TSB4001 when one leads out — the host is never read through a link.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync, fsyncSync, closeSync, renameSync, readlinkSync } from 'node:fs';
+import { join, resolve as resolvePath } from 'node:path';
+import { TsbError } from '../errors.js';
+import { IgnoreMatcher, cleanPath } from './dockerignore.js';
+
+export type EntryType = 'file' | 'dir' | 'symlink' | 'other';
+
+export interface CtxEntry {
+  /** Context-relative, slash-separated, no leading `./` (the root itself is ``). */
+  readonly rel: string;
+  readonly type: EntryType;
+  /** Full st_mode (type bits included). */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly mtimeNs: bigint;
+  readonly ctimeNs: bigint;
+  readonly ino: bigint;
+  readonly linkTarget?: string;
+}
+
+interface StatCacheFile { version: 1; root: string; files: Record<string, [string, number, string, string, string]> }
+
+const RACY_NS = 2_000_000_000n;
+
+export interface ContextOptions {
+  ignore?: IgnoreMatcher;
+  /** Directory for the stat cache (`<store>/tsbuild/statcache/v1`); absent = no persistence. */
+  statCacheDir?: string;
+}
+
+export class BuildContext {
+  readonly root: string;
+  readonly ignore: IgnoreMatcher;
+  /** Included entries by rel path (the root is ``). */
+  readonly entries = new Map<string, CtxEntry>();
+  /** Children names (sorted) of each included directory. */
+  private readonly kids = new Map<string, string[]>();
+  private readonly digests = new Map<string, Promise<string>>();
+  private statCache: StatCacheFile['files'] = {};
+  private statCacheDirty = false;
+  private readonly statCacheFile: string | undefined;
+  /** Bytes actually read to hash (0 on a fully stat-cached rebuild): for tests and progress. */
+  bytesHashed = 0;
+
+  private constructor(root: string, opts: ContextOptions) {
+    this.root = root;
+    this.ignore = opts.ignore ?? new IgnoreMatcher([]);
+    this.statCacheFile = opts.statCacheDir
+      ? join(opts.statCacheDir, createHash('sha256').update(root).digest('hex') + '.json') : undefined;
+  }
+
+  static open(dir: string, opts: ContextOptions = {}): BuildContext {
+    const root = resolvePath(dir);
+    let st;
+    try { st = lstatSync(root, { bigint: true }); } catch (e) {
+      throw new TsbError('TSB3020', `unable to prepare context: path "${dir}" not found`, { cause: e, hint: 'pass an existing directory as the build context.', exitCode: 1 });
+    }
+    if (!st.isDirectory()) {
+      throw new TsbError('TSB3021', `unable to prepare context: "${dir}" is not a directory`, { hint: 'pass a directory, or - to read a tar archive from stdin.' });
+    }
+    const ctx = new BuildContext(root, opts);
+    ctx.loadStatCache();
+    ctx.entries.set('', toEntry('', st, undefined));
+    ctx.walk('');
+    return ctx;
+  }
+
+  private walk(dir: string): void {
+    const abs = dir === '' ? this.root : join(this.root, dir);
+    let names: string[];
+    try { names = readdirSync(abs); } catch (e) {
+      throw new TsbError('TSB3022', `cannot read context directory ${dir || '.'}`, { cause: e });
+    }
+    names.sort(byteCompare);
+    const included: string[] = [];
+    for (const name of names) {
+      const rel = dir === '' ? name : `${dir}/${name}`;
+      const st = lstatSync(join(abs, name), { bigint: true });
+      const ignored = !this.ignore.empty && this.ignore.ignores(rel);
+      if (st.isDirectory()) {
+        if (ignored && !this.ignore.mayReincludeBelow(rel)) continue;
+        const e = toEntry(rel, st, undefined);
+        this.entries.set(rel, e);
+        const before = this.entries.size;
+        this.walk(rel);
+        if (ignored && this.entries.size === before) { this.entries.delete(rel); this.kids.delete(rel); continue; }
+        included.push(name);
+      } else {
+        if (ignored) continue;
+        const link = st.isSymbolicLink() ? readlinkSync(join(abs, name)) : undefined;
+        this.entries.set(rel, toEntry(rel, st, link));
+        included.push(name);
+      }
+    }
+    this.kids.set(dir, included);
+  }
+
+  /** Sorted child names of an included directory. */
+  children(dir: string): readonly string[] {
+    return this.kids.get(dir) ?? [];
+  }
+
+  get(rel: string): CtxEntry | undefined {
+    return this.entries.get(rel);
+  }
+
+  abs(rel: string): string {
+    return rel === '' ? this.root : join(this.root, rel);
+  }
+
+  /**
+   * Resolve a context path, following symlinks (in every element) inside the context only.
+   * Returns the entry the path finally names, or undefined if it does not exist (or is ignored).
+   * Throws TSB4001 when a link leads outside the context.
+   */
+  resolve(relPath: string, followLast = true): CtxEntry | undefined {
+    let parts = cleanPath('/' + relPath).split('/').filter(Boolean);
+    let cur = '';
+    let hops = 0;
+    while (parts.length > 0) {
+      const name = parts.shift()!;
+      const next = cur === '' ? name : `${cur}/${name}`;
+      const e = this.entries.get(next);
+      if (!e) return undefined;
+      if (e.type === 'symlink' && (parts.length > 0 || followLast)) {
+        if (++hops > 40) throw new TsbError('TSB4002', `too many levels of symbolic links at ${next}`);
+        const target = e.linkTarget!;
+        const joined = cur === '' ? target : `${cur}/${target}`;
+        // An absolute target, or one that climbs above the root, names a host path: refuse it
+        // (BuildKit would resolve it inside the context and usually fail later, less clearly).
+        const escapes = target.startsWith('/') || climbsOut(joined);
+        if (escapes) {
+          throw new TsbError('TSB4001', `symlink ${next} -> ${target} leads outside the build context`, {
+            hint: 'COPY can only read files inside the context; copy the link target into the context instead.',
+          });
+        }
+        parts = [...cleanPath(joined).split('/').filter(Boolean), ...parts];
+        cur = '';
+        continue;
+      }
+      cur = next;
+    }
+    return this.entries.get(cur);
+  }
+
+  /** sha256 of a regular file's bytes, stat-cached. */
+  digest(rel: string): Promise<string> {
+    let p = this.digests.get(rel);
+    if (!p) {
+      p = this.computeDigest(rel);
+      this.digests.set(rel, p);
+    }
+    return p;
+  }
+
+  private async computeDigest(rel: string): Promise<string> {
+    const e = this.entries.get(rel);
+    if (!e || e.type !== 'file') throw new Error(`internal: digest of non-file ${rel}`);
+    const c = this.statCache[rel];
+    if (c && c[0] === String(e.ino) && c[1] === e.size && c[2] === String(e.mtimeNs) && c[3] === String(e.ctimeNs)) {
+      return c[4];
+    }
+    const h = createHash('sha256');
+    let n = 0;
+    await new Promise<void>((res, rej) => {
+      const s = createReadStream(this.abs(rel), { highWaterMark: 1 << 20 });
+      s.on('data', (b) => { h.update(b as Buffer); n += (b as Buffer).length; });
+      s.on('error', (err) => rej(new TsbError('TSB4003', `cannot read context file ${rel}`, { cause: err })));
+      s.on('end', () => res());
+    });
+    this.bytesHashed += n;
+    const d = 'sha256:' + h.digest('hex');
+    // Re-stat: a file changed while we read it must not be cached under its old stat.
+    const st = lstatSync(this.abs(rel), { bigint: true });
+    const now = BigInt(Date.now()) * 1_000_000n;
+    if (st.ino === e.ino && Number(st.size) === e.size && st.mtimeNs === e.mtimeNs && st.ctimeNs === e.ctimeNs
+      && now - st.mtimeNs > RACY_NS && now - st.ctimeNs > RACY_NS) {
+      this.statCache[rel] = [String(e.ino), e.size, String(e.mtimeNs), String(e.ctimeNs), d];
+      this.statCacheDirty = true;
+    }
+    return d;
+  }
+
+  private loadStatCache(): void {
+    if (!this.statCacheFile) return;
+    try {
+      const j = JSON.parse(readFileSync(this.statCacheFile, 'utf8')) as StatCacheFile;
+      if (j.version === 1 && j.root === this.root && j.files && typeof j.files === 'object') this.statCache = j.files;
+    } catch { /* absent or unreadable: start empty */ }
+  }
+
+  /** Persist the stat cache (only entries still in the context). Best effort: a failure is ignored. */
+  saveStatCache(): void {
+    if (!this.statCacheFile || !this.statCacheDirty) return;
+    const files: StatCacheFile['files'] = {};
+    for (const [k, v] of Object.entries(this.statCache)) if (this.entries.has(k)) files[k] = v;
+    const body: StatCacheFile = { version: 1, root: this.root, files };
+    try {
+      const dir = join(this.statCacheFile, '..');
+      mkdirSync(dir, { recursive: true });
+      const tmp = `${this.statCacheFile}.${process.pid}.${Date.now()}.tmp`;
+      const fd = openSync(tmp, 'w', 0o644);
+      try { writeSync(fd, JSON.stringify(body)); fsyncSync(fd); } finally { closeSync(fd); }
+      renameSync(tmp, this.statCacheFile);
+      this.statCacheDirty = false;
+    } catch { /* the cache is an optimisation */ }
+  }
+}
+
+function toEntry(rel: string, st: import('node:fs').BigIntStats, linkTarget: string | undefined): CtxEntry {
+  const type: EntryType = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+  return {
+    rel, type, mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid),
+    size: type === 'file' ? Number(st.size) : 0,
+    mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino,
+    ...(linkTarget !== undefined ? { linkTarget } : {}),
+  };
+}
+
+/** Whether a relative path climbs above its start (`a/../../b`). */
+function climbsOut(p: string): boolean {
+  let depth = 0;
+  for (const part of p.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') { if (--depth < 0) return true; } else depth++;
+  }
+  return false;
+}
+
+export function byteCompare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * The ignore file for a build: `<Dockerfile>.dockerignore` beside the Dockerfile wins over
+ * `<context>/.dockerignore` (BuildKit's rule). Returns the matcher and the file it came from.
+ */
+export function loadIgnore(contextDir: string, dockerfilePath: string | undefined): { matcher: IgnoreMatcher; file?: string } {
+  const candidates: string[] = [];
+  if (dockerfilePath) candidates.push(dockerfilePath + '.dockerignore');
+  candidates.push(join(contextDir, '.dockerignore'));
+  for (const f of candidates) {
+    let text: string;
+    try { text = readFileSync(f, 'utf8'); } catch { continue; }
+    return { matcher: IgnoreMatcher.fromText(text, f), file: f };
+  }
+  return { matcher: new IgnoreMatcher([]) };
+}

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { matchElement, hasMeta } from '../../../src/exec/copy/glob.js';
+import { parseChmod } from '../../../src/exec/copy/chmod.js';
+import { parseChown, resolveOwner } from '../../../src/exec/copy/chown.js';
+import { TsbError } from '../../../src/errors.js';
+
+describe('filepath.Match element globs', () => {
+  it('matches like Go', () => {
+    expect(matchElement('*.txt', 'a.txt')).toBe(true);
+    expect(matchElement('*.txt', '.txt')).toBe(true);
+    expect(matchElement('a?c', 'abc')).toBe(true);
+    expect(matchElement('[a-c]x', 'bx')).toBe(true);
+    expect(matchElement('[^a-c]x', 'bx')).toBe(false);
+    expect(matchElement('\\*', '*')).toBe(true);
+    expect(matchElement('\\*', 'a')).toBe(false);
+    expect(hasMeta('a/b')).toBe(false);
+    expect(hasMeta('a/*')).toBe(true);
+    expect(() => matchElement('[a', 'a')).toThrow();
+  });
+});
+
+describe('--chmod', () => {
+  it('octal ignores the source mode', () => {
+    expect(parseChmod('755').apply(0o600, false)).toBe(0o755);
+    expect(parseChmod('4755').apply(0o600, false)).toBe(0o4755);
+  });
+  it('symbolic edits the source mode', () => {
+    expect(parseChmod('u+x').apply(0o644, false)).toBe(0o744);
+    expect(parseChmod('go-r').apply(0o644, false)).toBe(0o600);
+    expect(parseChmod('a=rX').apply(0o644, false)).toBe(0o444);
+    expect(parseChmod('a=rX').apply(0o755, true)).toBe(0o555);
+    expect(parseChmod('u=rwx,g=rx,o=').apply(0o000, false)).toBe(0o750);
+    expect(parseChmod('+x').apply(0o600, false)).toBe(0o711);
+  });
+  it('rejects junk with TSB3010', () => {
+    for (const bad of ['999', 'z+x', 'u+q', '']) {
+      expect(() => parseChmod(bad)).toThrow(TsbError);
+    }
+  });
+});
+
+describe('--chown', () => {
+  const etc = async (p: string) => (p === '/etc/passwd'
+    ? 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n'
+    : 'root:x:0:\nstaff:x:50:\napp:x:1001:\n');
+  it('numbers need no lookup; a numeric uid alone means gid = uid', async () => {
+    expect(await resolveOwner(parseChown('1000'), async () => undefined)).toEqual({ uid: 1000, gid: 1000 });
+    expect(await resolveOwner(parseChown('10:20'), async () => undefined)).toEqual({ uid: 10, gid: 20 });
+  });
+  it('a name brings its primary group; group names resolve in /etc/group', async () => {
+    expect(await resolveOwner(parseChown('app'), etc)).toEqual({ uid: 1000, gid: 1001 });
+    expect(await resolveOwner(parseChown('app:staff'), etc)).toEqual({ uid: 1000, gid: 50 });
+    expect(await resolveOwner(parseChown('0:staff'), etc)).toEqual({ uid: 0, gid: 50 });
+  });
+  it('unknown names are coded errors', async () => {
+    await expect(resolveOwner(parseChown('nobody'), etc)).rejects.toMatchObject({ code: 'TSB4010' });
+    await expect(resolveOwner(parseChown('app:nogroup'), etc)).rejects.toMatchObject({ code: 'TSB4011' });
+  });
+});
