@@ -1,0 +1,132 @@
+/**
+ * HTTP transport for the registry client, on node:http/https (not fetch) because Node 20's fetch
+ * ignores HTTP(S)_PROXY: here HTTPS_PROXY/HTTP_PROXY/NO_PROXY (and lower-case forms) are honoured
+ * for non-loopback hosts — HTTPS through a CONNECT tunnel, HTTP through an absolute-URI request.
+ * HTTPS verifies against the system CAs (Node's bundled roots plus NODE_EXTRA_CA_CERTS).
+ * Keep-alive agents so a push or pull reuses connections.
+ *
+ * Known gap: proxy authentication is Basic only (user:pass in the proxy URL).
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import * as tls from 'node:tls';
+import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
+import { TsbError } from '../errors.js';
+
+export interface HttpRequest {
+  method: string;
+  url: URL;
+  headers?: Record<string, string>;
+  /** Buffer (retryable) or a stream (sent once). */
+  body?: Buffer | Readable;
+  signal?: AbortSignal;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: http.IncomingMessage;
+  url: URL;
+}
+
+const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 16 });
+
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+/** The proxy URL to use for `url`, or undefined (loopback and NO_PROXY hosts go direct). */
+export function proxyFor(url: URL, env: NodeJS.ProcessEnv = process.env): URL | undefined {
+  if (isLoopback(url.hostname)) return undefined;
+  const noProxy = env.NO_PROXY ?? env.no_proxy ?? '';
+  const host = url.hostname.toLowerCase();
+  for (const raw of noProxy.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean)) {
+    if (raw === '*') return undefined;
+    const [h, port] = raw.split(':');
+    if (port && url.port && port !== url.port) continue;
+    const d = h!.replace(/^\*?\./, '');
+    if (host === d || host.endsWith(`.${d}`)) return undefined;
+  }
+  const p = url.protocol === 'https:' ? (env.HTTPS_PROXY ?? env.https_proxy) : (env.HTTP_PROXY ?? env.http_proxy);
+  if (!p) return undefined;
+  try { return new URL(p.includes('://') ? p : `http://${p}`); } catch {
+    throw new TsbError('TSB6145', `the proxy setting "${p}" is not a URL`, { hint: 'fix HTTPS_PROXY / HTTP_PROXY.' });
+  }
+}
+
+function proxyAuth(p: URL): Record<string, string> {
+  if (!p.username) return {};
+  return { 'Proxy-Authorization': `Basic ${Buffer.from(`${decodeURIComponent(p.username)}:${decodeURIComponent(p.password)}`).toString('base64')}` };
+}
+
+function tunnel(proxy: URL, target: URL, signal?: AbortSignal): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const port = target.port || '443';
+    const mod = proxy.protocol === 'https:' ? https : http;
+    const req = mod.request({
+      host: proxy.hostname, port: proxy.port || (proxy.protocol === 'https:' ? 443 : 80), method: 'CONNECT',
+      path: `${target.hostname}:${port}`, headers: { Host: `${target.hostname}:${port}`, ...proxyAuth(proxy) }, signal,
+    });
+    req.on('connect', (res, socket) => {
+      if (res.statusCode !== 200) { socket.destroy(); reject(new Error(`proxy CONNECT answered ${res.statusCode}`)); return; }
+      resolve(socket);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** One HTTP exchange (no retries, no redirects). Network failures reject with a plain Error. */
+export async function httpRequest(r: HttpRequest): Promise<HttpResponse> {
+  const proxy = proxyFor(r.url, r.env);
+  const isHttps = r.url.protocol === 'https:';
+  const headers: Record<string, string> = { 'User-Agent': 'tsbuild/0.1', ...(r.headers ?? {}) };
+  if (Buffer.isBuffer(r.body)) headers['Content-Length'] = String(r.body.length);
+  let options: https.RequestOptions;
+  if (proxy && isHttps) {
+    const sock = await tunnel(proxy, r.url, r.signal);
+    const secure = tls.connect({ socket: sock, servername: r.url.hostname });
+    options = { host: r.url.hostname, port: r.url.port || 443, path: r.url.pathname + r.url.search, method: r.method, headers, createConnection: () => secure, agent: false };
+  } else if (proxy) {
+    options = { host: proxy.hostname, port: proxy.port || 80, path: r.url.href, method: r.method, headers: { ...headers, Host: r.url.host, ...proxyAuth(proxy) }, agent: httpAgent };
+  } else {
+    options = { host: r.url.hostname.replace(/^\[|\]$/g, ''), port: r.url.port || (isHttps ? 443 : 80), path: r.url.pathname + r.url.search, method: r.method, headers, agent: isHttps ? httpsAgent : httpAgent, ...(isHttps ? { servername: r.url.hostname } : {}) };
+  }
+  const mod = isHttps && !(proxy && !isHttps) ? https : http;
+  return new Promise<HttpResponse>((resolve, reject) => {
+    const req = (proxy && !isHttps ? http : mod).request({ ...options, ...(r.signal ? { signal: r.signal } : {}) }, (res) => {
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url: r.url });
+    });
+    req.on('error', reject);
+    if (r.body === undefined) req.end();
+    else if (Buffer.isBuffer(r.body)) req.end(r.body);
+    else {
+      r.body.on('error', (e) => req.destroy(e));
+      r.body.pipe(req);
+    }
+  });
+}
+
+/** Read a response body to a Buffer (capped). */
+export async function readBody(res: HttpResponse, limit = 16 << 20): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of res.body) {
+    n += (c as Buffer).length;
+    if (n > limit) {
+      res.body.destroy();
+      throw new TsbError('TSB6146', `registry reply from ${res.url.host} is larger than ${limit} bytes`, { hint: 'the registry is misbehaving or hostile.' });
+    }
+    parts.push(c as Buffer);
+  }
+  return Buffer.concat(parts);
+}
+
+/** Drain and discard a body so the connection can be reused. */
+export function discard(res: HttpResponse): void {
+  res.body.resume();
+}
