@@ -9,6 +9,23 @@
  *   word at all (e.g. RUN's command is never expanded by the builder; the shell does it).
  * - Everything syntactically wrong is rejected here with TSB2xxx and a span; what can only be
  *   known with values in hand (a variable expanding to a bad platform) is src/plan's TSB3xxx.
+ *   Values without `$` are validated here already where BuildKit validates them after expansion
+ *   (mount options, EXPOSE protocol casing), so typos fail before any build work.
+ *
+ * How src/plan expands a word: `expandWord(word, env, ir.escapeToken)` from src/ir (index.ts
+ * re-exports src/ir/shell.ts). `env` is the variables in scope at that instruction: the stage's
+ * ENV plus the ARGs declared so far in the stage (with build-arg or default values); FROM lines
+ * see only the meta ARGs (`DockerfileIR.metaArgs`). The result's `matched` set is what the step's
+ * cache key must include and what counts as "used" for the unused-build-arg warning.
+ * A few words are expanded differently, noted where they are declared: EXPOSE ports are split
+ * into several (`processWords`), COPY/ADD heredoc bodies use `{ skipProcessQuotes: true }`.
+ *
+ * ARG scoping (Docker's rules, encoded by position, not by extra fields):
+ * - `metaArgs` (ARGs before the first FROM) are in scope for every FROM line (image, --platform).
+ * - Inside a stage nothing of the meta ARGs is visible until the stage redeclares it (`ARG NAME`
+ *   without a value takes the meta ARG's value, or the --build-arg one).
+ * - An `ArgInstr` in `Stage.instructions` comes into scope from that instruction on, to the
+ *   end of the stage. A value given with --build-arg overrides its default.
  */
 import type { Span } from '../errors.js';
 import type { Directive, EscapeToken, Heredoc, Warning } from '../syntax/ast.js';
@@ -56,21 +73,37 @@ export interface FromInstr extends Base {
 }
 
 export interface RunMount {
-  /** `bind` | `cache` | `tmpfs` | `secret` | `ssh`; validated by src/ir. */
+  /**
+   * `bind` | `cache` | `tmpfs` | `secret` | `ssh` (lower-cased; `bind` when not given). Checked by
+   * src/ir when written literally; if it holds a `$VAR` it is raw here and `resolveMount` decides.
+   */
   readonly type: string;
-  /** Every key=value of the --mount flag, keys lower-cased, values unexpanded. */
+  /**
+   * Every key=value of the --mount flag, keys lower-cased, values unexpanded. A bare key
+   * (`ro`, `rw`, `readonly`, `readwrite`, `required`) is stored with the value `true`, which is
+   * what it means. Later duplicates win, as in BuildKit.
+   */
   readonly options: ReadonlyMap<string, string>;
+  /** The CSV fields in order, as written (keys lower-cased; `value` absent for a bare key). */
+  readonly fields: readonly MountField[];
   readonly span: Span;
 }
+
+export interface MountField { readonly key: string; readonly value?: string }
 
 export interface RunInstr extends Base {
   readonly kind: 'RUN';
   readonly command: Command;
+  /**
+   * Heredocs of the line, in order, bodies final (chomped). For `RUN <<EOF` the command text is
+   * `<<EOF…` as written: the engine feeds the bodies to the shell like BuildKit does.
+   */
   readonly heredocs: readonly Heredoc[];
+  /** In flag order; `resolveMount(m, expand)` from src/ir gives the typed, expanded, checked mount. */
   readonly mounts: readonly RunMount[];
-  /** `--network=default|none|host`, unexpanded. */
+  /** `--network=default|none|host`. Never expanded (BuildKit checks it as written); checked here. */
   readonly network?: Word;
-  /** `--security=sandbox|insecure`. */
+  /** `--security=sandbox|insecure`. Never expanded; checked here. */
   readonly security?: Word;
 }
 
@@ -87,20 +120,25 @@ export interface CopyInstr extends Base {
   readonly kind: 'COPY' | 'ADD';
   readonly sources: readonly Word[];
   readonly dest: Word;
-  /** Heredoc sources (`COPY <<EOF /x`): their names appear in `sources` too, as Docker does. */
-  readonly heredocs: readonly Heredoc[];
+  /**
+   * Heredoc sources (`COPY <<EOF /x`): their words (`<<EOF`) appear in `sources` too, as written;
+   * `sourceIndex` says which one. Bodies are final (chomped); when `expand` is true the engine
+   * expands the body with `processWord(body, env, '\\', { skipProcessQuotes: true })` as BuildKit.
+   */
+  readonly heredocs: readonly HeredocSource[];
   readonly from?: Word;
   readonly chown?: Word;
   readonly chmod?: Word;
   readonly link: boolean;
   readonly parents: boolean;
   readonly exclude: readonly Word[];
-  /** ADD only. */
+  /** ADD only (absent on COPY). `unpack` is undefined when not written (ADD decides by source). */
   readonly checksum?: Word;
   readonly keepGitDir?: boolean;
   readonly unpack?: boolean;
 }
 
+/** Ports expand with `processWords` (one word may give several ports), as BuildKit does. */
 export interface ExposeInstr extends Base { readonly kind: 'EXPOSE'; readonly ports: readonly Word[] }
 export interface VolumeInstr extends Base { readonly kind: 'VOLUME'; readonly paths: readonly Word[] }
 export interface UserInstr extends Base { readonly kind: 'USER'; readonly user: Word }
@@ -123,12 +161,18 @@ export type HealthcheckInstr = Base & {
   | {
       readonly test: 'CMD';
       readonly command: Command;
-      /** Durations as written (`30s`); parsed to nanoseconds by src/plan. */
+      /** Flags as written (`30s`). Docker never expands them, so they are validated here… */
       readonly interval?: Word;
       readonly timeout?: Word;
       readonly startPeriod?: Word;
       readonly startInterval?: Word;
       readonly retries?: Word;
+      /** …and parsed: nanoseconds / count, 0 when not given (the image config's "inherit"). */
+      readonly intervalNs: number;
+      readonly timeoutNs: number;
+      readonly startPeriodNs: number;
+      readonly startIntervalNs: number;
+      readonly retriesCount: number;
     }
 );
 
@@ -139,6 +183,11 @@ export type StageInstr =
   | MaintainerInstr | OnbuildInstr | HealthcheckInstr;
 
 export type Instr = FromInstr | StageInstr;
+
+export interface HeredocSource extends Heredoc {
+  /** Index into `CopyInstr.sources` of the `<<NAME` word this body belongs to. */
+  readonly sourceIndex: number;
+}
 
 export interface Stage {
   /** 0-based position; `COPY --from=0` refers to it. */

@@ -1,0 +1,543 @@
+/**
+ * src/ir: DockerfileAST → DockerfileIR (see types.ts for the contract), plus the shell-word
+ * expansion the build engine uses on IR words (shell.ts) and RUN --mount resolution (mount.ts).
+ *
+ * What `toIR` checks follows BuildKit's instructions package (parse.go, bflag.go, the RUN flag
+ * hooks): which flags each instruction takes and their types, argument counts, stage names,
+ * HEALTHCHECK, ONBUILD triggers, SHELL's JSON form, --mount syntax. Deliberate differences:
+ * - duplicate stage names are an error (TSB2005); BuildKit only warns, then `--from=name` is ambiguous;
+ * - `COPY --from=$VAR` is an error (TSB2016) instead of being looked up as an image named `$VAR`;
+ * - ONBUILD triggers are lowered (checked) now, not only when a child image builds;
+ * - `RUN --device` is rejected (TSB2020): tsbuild's sandbox has no device passthrough;
+ * - a flag on an instruction that takes none (even STOPSIGNAL, where BuildKit ignores it) is an error.
+ * Lint warnings (BuildKit rule names) are cheap, syntax-only ones; see `lint()`.
+ */
+import type { Span } from '../errors.js';
+import type { ArgNode, DockerfileAST, Heredoc, Instruction, Warning } from '../syntax/ast.js';
+import { parseGoDuration } from './duration.js';
+import { irError, type IrErrorCode } from './errors.js';
+import { lowerMount } from './mount.js';
+import { hasVariable } from './shell.js';
+import { didYouMean } from './suggest.js';
+import type {
+  ArgInstr, Command, CopyInstr, DockerfileIR, FromInstr, HeredocSource, Instr, KeyValue, RunMount, Stage,
+  StageInstr, Word,
+} from './types.js';
+
+export type * from './types.js';
+export { IR_ERRORS, type IrErrorCode } from './errors.js';
+export {
+  expandShellWord, expandWord, hasVariable, processWord, processWords,
+  type EscapeToken, type ExpandResult, type LexOptions, type ShellEnv,
+} from './shell.js';
+export { resolveMount, type ResolvedMount, type MountType, type CacheSharing } from './mount.js';
+export { parseGoDuration } from './duration.js';
+
+const INSTRUCTIONS = [
+  'ADD', 'ARG', 'CMD', 'COPY', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'FROM', 'HEALTHCHECK', 'LABEL', 'MAINTAINER',
+  'ONBUILD', 'RUN', 'SHELL', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR',
+] as const;
+
+const VALID_STAGE_NAME = /^[a-z][a-z0-9\-_.]*$/;
+
+type FlagType = 'bool' | 'string' | 'strings';
+
+interface ParsedFlag {
+  readonly name: string;
+  /** Every value given (strings flags collect; others have one). Bool: 'true' | 'false'. */
+  readonly values: string[];
+  readonly span: Span;
+}
+
+const FLAGS: Record<string, Record<string, FlagType>> = {
+  FROM: { platform: 'string' },
+  RUN: { mount: 'strings', network: 'string', security: 'string', device: 'strings' },
+  COPY: { chown: 'string', from: 'string', chmod: 'string', link: 'bool', parents: 'bool', exclude: 'strings' },
+  ADD: {
+    chown: 'string', chmod: 'string', link: 'bool', 'keep-git-dir': 'bool', checksum: 'string',
+    unpack: 'bool', exclude: 'strings',
+  },
+  HEALTHCHECK: {
+    interval: 'string', timeout: 'string', 'start-period': 'string', 'start-interval': 'string', retries: 'string',
+  },
+};
+
+const MIN_HEALTH_INTERVAL_NS = 1e6; // Docker's container.MinimumDuration (1ms)
+
+class Lowerer {
+  readonly warnings: Warning[] = [];
+
+  constructor(readonly ast: DockerfileAST) {}
+
+  private word(node: ArgNode, expand: boolean): Word {
+    return { raw: node.value, expand, span: node.span };
+  }
+
+  keywordSpan(ins: Instruction): Span {
+    return { file: ins.span.file, line: ins.span.line, col: ins.span.col, endCol: ins.span.col + ins.keyword.length };
+  }
+
+  private fail(code: IrErrorCode, message: string, span: Span, hint?: string): never {
+    throw irError(code, message, span, hint);
+  }
+
+  /** BuildKit's BFlags.Parse with the instruction's flag table. */
+  private flags(ins: Instruction, kw: string, table: Record<string, FlagType> = FLAGS[kw] ?? {}): Map<string, ParsedFlag> {
+    const used = new Map<string, ParsedFlag>();
+    for (const f of ins.flags) {
+      const text = f.value;
+      if (!text.startsWith('--')) this.fail('TSB2006', `Arg should start with -- : ${text}`, f.span);
+      if (text === '--') break;
+      const body = text.slice(2);
+      const eq = body.indexOf('=');
+      const name = eq >= 0 ? body.slice(0, eq) : body;
+      const value = eq >= 0 ? body.slice(eq + 1) : '';
+      const type = Object.hasOwn(table, name) ? table[name] : undefined;
+      if (!type) {
+        const known = Object.keys(table);
+        const guess = didYouMean(name, known);
+        const other = kw === 'COPY' && Object.hasOwn(FLAGS.ADD!, name) ? `--${name} is an ADD flag; COPY does not take it.`
+          : kw === 'ADD' && Object.hasOwn(FLAGS.COPY!, name) ? `--${name} is a COPY flag; ADD does not take it.`
+          : guess ? `did you mean --${guess}?`
+          : known.length ? `${kw} takes ${known.map((k) => `--${k}`).join(', ')}.` : `${kw} takes no flags.`;
+        this.fail('TSB2006', `Unknown flag: ${name}`, f.span, other);
+      }
+      const prev = used.get(name);
+      if (prev && type !== 'strings') this.fail('TSB2008', `Duplicate flag specified: ${name}`, f.span, `give --${name} once.`);
+      let v = value;
+      if (type === 'bool') {
+        if (eq >= 0 && value === '') this.fail('TSB2007', `Missing a value on flag: ${name}`, f.span, `write --${name} or --${name}=true|false.`);
+        const lower = value.toLowerCase();
+        if (lower === '') v = 'true';
+        else if (lower === 'true' || lower === 'false') v = lower;
+        else this.fail('TSB2007', `Expecting boolean value for flag ${name}, not: ${value}`, f.span, `write --${name} or --${name}=true|false.`);
+      } else if (eq < 0) {
+        this.fail('TSB2007', `Missing a value on flag: ${name}`, f.span, `write --${name}=VALUE.`);
+      }
+      if (prev) prev.values.push(v);
+      else used.set(name, { name, values: [v], span: f.span });
+    }
+    return used;
+  }
+
+  private flagWord(flags: Map<string, ParsedFlag>, name: string, expand: boolean): Word | undefined {
+    const f = flags.get(name);
+    return f ? { raw: f.values[0]!, expand, span: f.span } : undefined;
+  }
+
+  private command(ins: Instruction, args: readonly ArgNode[]): Command {
+    if (ins.json) {
+      return { form: 'exec', argv: args.map((a) => a.value), span: args.length ? spanOf(args) : ins.span };
+    }
+    const a = args[0];
+    return { form: 'shell', text: a ? a.value : '', span: a ? a.span : ins.span };
+  }
+
+  private kvPairs(ins: Instruction, kw: string): KeyValue[] {
+    const args = ins.args;
+    if (args.length === 0) this.fail('TSB2009', `${kw} requires at least one argument`, this.keywordSpan(ins));
+    if (args.length % 3 !== 0) this.fail('TSB2009', `Bad input to ${kw}, too many arguments`, ins.span);
+    const out: KeyValue[] = [];
+    for (let i = 0; i < args.length; i += 3) {
+      const k = args[i]!;
+      const v = args[i + 1]!;
+      if (k.value === '') this.fail('TSB2010', `${kw} names can not be blank`, k.span, `write ${kw} key=value.`);
+      if (args[i + 2]!.value === '') {
+        this.warn('LegacyKeyValueFormat', `"${kw} key=value" should be used instead of legacy "${kw} key value" format`, ins);
+      }
+      out.push({ key: this.word(k, true), value: this.word(v, true), span: joinSpans(k.span, v.span) });
+    }
+    return out;
+  }
+
+  private exactlyOne(ins: Instruction, kw: string): ArgNode {
+    if (ins.args.length !== 1) {
+      this.fail('TSB2009', `${kw} requires exactly one argument`, ins.args.length ? ins.args[1]?.span ?? ins.span : this.keywordSpan(ins));
+    }
+    return ins.args[0]!;
+  }
+
+  private atLeastOne(ins: Instruction, kw: string): void {
+    if (ins.args.length === 0) this.fail('TSB2009', `${kw} requires at least one argument`, this.keywordSpan(ins));
+  }
+
+  private noFlags(ins: Instruction, kw: string): void {
+    this.flags(ins, kw, {});
+  }
+
+  warn(rule: string, message: string, at: Instruction | Span): void {
+    const span = 'keyword' in at ? this.keywordSpan(at) : at;
+    this.warnings.push({ rule, message, span });
+  }
+
+  lower(ins: Instruction): Instr {
+    const kw = ins.keyword.toUpperCase();
+    const base = { span: ins.span, original: ins.original };
+    switch (kw) {
+      case 'FROM': {
+        const args = ins.args;
+        let stageName: string | undefined;
+        if (args.length === 3 && args[1]!.value.toLowerCase() === 'as') {
+          stageName = args[2]!.value.toLowerCase();
+          if (!VALID_STAGE_NAME.test(stageName)) {
+            this.fail('TSB2004', `invalid name for build stage: ${JSON.stringify(args[2]!.value)}, name can't start with a number or contain symbols`,
+              args[2]!.span, 'stage names start with a letter and use only letters, digits, -, _ and .');
+          }
+        } else if (args.length !== 1) {
+          this.fail('TSB2003', 'FROM requires either one or three arguments', args.length ? ins.span : this.keywordSpan(ins),
+            args.length === 2 && args[1]!.value.toLowerCase() === 'as' ? 'name the stage: FROM image AS name.' : 'write FROM image [AS name].');
+        }
+        const flags = this.flags(ins, kw);
+        const from: FromInstr = {
+          kind: 'FROM', ...base, image: this.word(args[0]!, true),
+          ...(flags.has('platform') ? { platform: this.flagWord(flags, 'platform', true)! } : {}),
+          ...(stageName !== undefined ? { stageName } : {}),
+        };
+        return from;
+      }
+      case 'RUN': {
+        const flags = this.flags(ins, kw);
+        if (flags.has('device')) {
+          this.fail('TSB2020', 'RUN --device is not supported by tsbuild', flags.get('device')!.span,
+            'tsbuild runs steps in a sandbox without device passthrough; drop --device.');
+        }
+        const network = this.flagWord(flags, 'network', false);
+        if (network && !['default', 'none', 'host'].includes(network.raw)) {
+          this.fail('TSB2015', `invalid network mode ${JSON.stringify(network.raw)}`, network.span, 'use --network=default, none or host.');
+        }
+        const security = this.flagWord(flags, 'security', false);
+        if (security && !['sandbox', 'insecure'].includes(security.raw)) {
+          this.fail('TSB2015', `security ${JSON.stringify(security.raw)} is not valid`, security.span, 'use --security=sandbox or insecure.');
+        }
+        const mountFlag = flags.get('mount');
+        const mounts: RunMount[] = mountFlag ? mountFlag.values.map((v) => lowerMount(v, mountFlag.span)) : [];
+        if (ins.args.length === 0 && ins.heredocs.length === 0 && !ins.json) {
+          this.fail('TSB2009', 'RUN requires at least one argument', this.keywordSpan(ins), 'write RUN command, RUN ["exe", "arg"] or RUN <<EOF.');
+        }
+        return {
+          kind: 'RUN', ...base, command: this.command(ins, ins.args), heredocs: ins.heredocs, mounts,
+          ...(network ? { network } : {}), ...(security ? { security } : {}),
+        };
+      }
+      case 'CMD':
+      case 'ENTRYPOINT': {
+        this.noFlags(ins, kw);
+        const command = this.command(ins, ins.args);
+        if (!ins.json && ins.args.length > 0) {
+          this.warn('JSONArgsRecommended', `JSON arguments recommended for ${kw} to prevent unintended behavior related to OS signals`, ins);
+        }
+        return kw === 'CMD' ? { kind: 'CMD', ...base, command } : { kind: 'ENTRYPOINT', ...base, command };
+      }
+      case 'SHELL': {
+        this.noFlags(ins, kw);
+        if (ins.args.length === 0) this.fail('TSB2009', 'SHELL requires at least one argument', this.keywordSpan(ins));
+        if (!ins.json) {
+          this.fail('TSB2013', 'SHELL requires the arguments to be in JSON form', spanOf(ins.args), 'write SHELL ["/bin/bash", "-c"].');
+        }
+        return { kind: 'SHELL', ...base, argv: ins.args.map((a) => a.value) };
+      }
+      case 'ENV':
+      case 'LABEL': {
+        this.noFlags(ins, kw);
+        const pairs = this.kvPairs(ins, kw);
+        return kw === 'ENV' ? { kind: 'ENV', ...base, pairs } : { kind: 'LABEL', ...base, pairs };
+      }
+      case 'ARG': {
+        this.noFlags(ins, kw);
+        this.atLeastOne(ins, kw);
+        const args: KeyValue[] = ins.args.map((a) => {
+          const eq = a.value.indexOf('=');
+          if (eq === 0) this.fail('TSB2010', 'ARG names can not be blank', a.span, 'write ARG NAME or ARG NAME=default.');
+          if (eq < 0) return { key: this.word(a, false), span: a.span };
+          const [ks, vs] = splitSpan(a, eq);
+          return {
+            key: { raw: a.value.slice(0, eq), expand: false, span: ks },
+            value: { raw: a.value.slice(eq + 1), expand: true, span: vs },
+            span: a.span,
+          };
+        });
+        return { kind: 'ARG', ...base, args };
+      }
+      case 'COPY':
+      case 'ADD':
+        return this.copy(ins, kw);
+      case 'EXPOSE': {
+        this.noFlags(ins, kw);
+        this.atLeastOne(ins, kw);
+        for (const a of ins.args) {
+          const m = /\/([a-zA-Z]+)$/.exec(a.value);
+          if (m && !hasVariable(a.value) && m[1] !== m[1]!.toLowerCase()) {
+            this.warn('ExposeProtoCasing', `Defined protocol '${a.value}' in EXPOSE instruction should be lowercase`, ins);
+          }
+        }
+        return { kind: 'EXPOSE', ...base, ports: ins.args.map((a) => this.word(a, true)) };
+      }
+      case 'VOLUME': {
+        this.noFlags(ins, kw);
+        this.atLeastOne(ins, kw);
+        for (const a of ins.args) {
+          if (a.value.trim() === '') this.fail('TSB2019', 'VOLUME specified can not be an empty string', a.span, 'give a path: VOLUME /data.');
+        }
+        return { kind: 'VOLUME', ...base, paths: ins.args.map((a) => ({ ...this.word(a, true), raw: a.value.trim() })) };
+      }
+      case 'USER':
+        this.noFlags(ins, kw);
+        return { kind: 'USER', ...base, user: this.word(this.exactlyOne(ins, kw), true) };
+      case 'WORKDIR':
+        this.noFlags(ins, kw);
+        return { kind: 'WORKDIR', ...base, path: this.word(this.exactlyOne(ins, kw), true) };
+      case 'STOPSIGNAL':
+        this.noFlags(ins, kw);
+        return { kind: 'STOPSIGNAL', ...base, signal: this.word(this.exactlyOne(ins, kw), true) };
+      case 'MAINTAINER': {
+        const a = this.exactlyOne(ins, kw);
+        this.noFlags(ins, kw);
+        this.warn('MaintainerDeprecated', 'Maintainer instruction is deprecated in favor of using label', ins);
+        return { kind: 'MAINTAINER', ...base, name: a.value };
+      }
+      case 'ONBUILD':
+        return this.onbuild(ins);
+      case 'HEALTHCHECK':
+        return this.healthcheck(ins);
+      default: {
+        const guess = didYouMean(ins.keyword, INSTRUCTIONS);
+        return this.fail('TSB2001', `unknown instruction: ${ins.keyword}`, this.keywordSpan(ins),
+          guess ? `did you mean ${guess}?` : `Dockerfile instructions: ${INSTRUCTIONS.join(', ')}.`);
+      }
+    }
+  }
+
+  private copy(ins: Instruction, kw: 'COPY' | 'ADD'): CopyInstr {
+    const base = { span: ins.span, original: ins.original };
+    if (ins.args.length < 2) {
+      this.fail('TSB2009', `${kw} requires at least two arguments, but only one was provided. Destination could not be determined`,
+        ins.args.length ? ins.args[0]!.span : this.keywordSpan(ins), `write ${kw} SOURCE... DEST.`);
+    }
+    const flags = this.flags(ins, kw);
+    const srcs = ins.args.slice(0, -1);
+    const dest = ins.args[ins.args.length - 1]!;
+    if (!ins.json && heredocWord(dest.value)) {
+      this.fail('TSB2017', `${kw} cannot accept a heredoc as a destination`, dest.span, `write ${kw} <<EOF /path/to/file.`);
+    }
+    const heredocs: HeredocSource[] = [];
+    if (!ins.json) {
+      const byName = new Map<string, Heredoc>();
+      for (const h of ins.heredocs) byName.set(h.name, h);
+      srcs.forEach((s, i) => {
+        const name = heredocWord(s.value);
+        const h = name !== undefined ? byName.get(name) : undefined;
+        if (h) heredocs.push({ ...h, sourceIndex: i });
+      });
+    }
+    const from = flags.get('from');
+    if (from && hasVariable(from.values[0]!)) {
+      this.fail('TSB2016', `${kw} --from does not support variable expansion: ${from.values[0]!}`, from.span,
+        'add a stage `FROM <image> AS <name>` (its FROM may use ARGs) and write --from=<name>.');
+    }
+    const bool = (n: string) => flags.get(n)?.values[0] === 'true';
+    const out: CopyInstr = {
+      kind: kw, ...base,
+      sources: srcs.map((s) => this.word(s, true)),
+      dest: this.word(dest, true),
+      heredocs,
+      ...(from ? { from: this.flagWord(flags, 'from', false)! } : {}),
+      ...(flags.has('chown') ? { chown: this.flagWord(flags, 'chown', true)! } : {}),
+      ...(flags.has('chmod') ? { chmod: this.flagWord(flags, 'chmod', true)! } : {}),
+      link: bool('link'),
+      parents: bool('parents'),
+      exclude: (flags.get('exclude')?.values ?? []).map((v) => ({ raw: v, expand: true, span: flags.get('exclude')!.span })),
+      ...(flags.has('checksum') ? { checksum: this.flagWord(flags, 'checksum', true)! } : {}),
+      ...(kw === 'ADD' ? { keepGitDir: bool('keep-git-dir') } : {}),
+      ...(flags.has('unpack') ? { unpack: bool('unpack') } : {}),
+    };
+    return out;
+  }
+
+  private onbuild(ins: Instruction): StageInstr {
+    const sub = ins.sub;
+    if (!sub) this.fail('TSB2009', 'ONBUILD requires at least one argument', this.keywordSpan(ins), 'write ONBUILD INSTRUCTION args.');
+    this.noFlags(ins, 'ONBUILD');
+    const trig = sub.keyword.toUpperCase();
+    if (trig === 'ONBUILD') {
+      this.fail('TSB2012', 'Chaining ONBUILD via `ONBUILD ONBUILD` isn\'t allowed', this.keywordSpan(sub), 'write the trigger once.');
+    }
+    if (trig === 'FROM' || trig === 'MAINTAINER') {
+      this.fail('TSB2012', `${trig} isn't allowed as an ONBUILD trigger`, this.keywordSpan(sub),
+        trig === 'FROM' ? 'a child image starts from this image; it cannot change its base.' : 'use LABEL instead of MAINTAINER.');
+    }
+    let expression = ins.original.replace(/^\s*ONBUILD\s*/i, '');
+    for (const h of ins.heredocs) expression += '\n' + h.content + h.name;
+    const trigger = this.lower({ ...sub, heredocs: sub.heredocs.length ? sub.heredocs : ins.heredocs }) as StageInstr;
+    return { kind: 'ONBUILD', span: ins.span, original: ins.original, expression, trigger };
+  }
+
+  private healthcheck(ins: Instruction): StageInstr {
+    const base = { span: ins.span, original: ins.original };
+    if (ins.args.length === 0) {
+      this.fail('TSB2009', 'HEALTHCHECK requires at least one argument', this.keywordSpan(ins), 'write HEALTHCHECK CMD command or HEALTHCHECK NONE.');
+    }
+    const typ = ins.args[0]!.value.toUpperCase();
+    const rest = ins.args.slice(1);
+    if (typ === 'NONE') {
+      if (rest.length) this.fail('TSB2011', 'HEALTHCHECK NONE takes no arguments', rest[0]!.span, 'write HEALTHCHECK NONE alone.');
+      if (ins.flags.length) this.warn('HealthcheckNoneFlags', 'flags of HEALTHCHECK NONE are ignored', ins.flags[0]!.span);
+      return { kind: 'HEALTHCHECK', ...base, test: 'NONE' };
+    }
+    const flags = this.flags(ins, 'HEALTHCHECK');
+    if (typ !== 'CMD') {
+      this.fail('TSB2011', `Unknown type ${JSON.stringify(typ)} in HEALTHCHECK (try CMD)`, ins.args[0]!.span, 'write HEALTHCHECK [flags] CMD command.');
+    }
+    if (rest.length === 0) this.fail('TSB2011', 'Missing command after HEALTHCHECK CMD', ins.args[0]!.span, 'write HEALTHCHECK CMD command.');
+    const dur = (name: string): number => {
+      const f = flags.get(name);
+      if (!f || f.values[0] === '') return 0;
+      const d = parseGoDuration(f.values[0]!);
+      if (typeof d === 'string') this.fail('TSB2011', d, f.span, 'write a duration such as 30s, 1m30s or 500ms.');
+      if (d === 0) return 0;
+      if (d < MIN_HEALTH_INTERVAL_NS) this.fail('TSB2011', `Interval ${JSON.stringify(name)} cannot be less than 1ms`, f.span);
+      return d;
+    };
+    const intervalNs = dur('interval');
+    const timeoutNs = dur('timeout');
+    const startPeriodNs = dur('start-period');
+    const startIntervalNs = dur('start-interval');
+    let retriesCount = 0;
+    const r = flags.get('retries');
+    if (r && r.values[0] !== '') {
+      const v = r.values[0]!;
+      if (!/^[+-]?[0-9]+$/.test(v) || Math.abs(Number(v)) > 2 ** 31 - (v.startsWith('-') ? 0 : 1)) {
+        this.fail('TSB2011', `strconv.ParseInt: parsing ${JSON.stringify(v)}: ${/^[+-]?[0-9]+$/.test(v) ? 'value out of range' : 'invalid syntax'}`,
+          r.span, 'write --retries=N with a whole number.');
+      }
+      retriesCount = Number(v);
+      if (retriesCount < 0) this.fail('TSB2011', `--retries cannot be negative (${retriesCount})`, r.span);
+    }
+    const w = (n: string) => this.flagWord(flags, n, false);
+    return {
+      kind: 'HEALTHCHECK', ...base, test: 'CMD', command: this.command(ins, rest),
+      ...optional('interval', w('interval')), ...optional('timeout', w('timeout')),
+      ...optional('startPeriod', w('start-period')), ...optional('startInterval', w('start-interval')),
+      ...optional('retries', w('retries')),
+      intervalNs, timeoutNs, startPeriodNs, startIntervalNs, retriesCount,
+    };
+  }
+}
+
+function optional<K extends string>(k: K, w: Word | undefined): { [P in K]?: Word } {
+  return (w ? { [k]: w } : {}) as { [P in K]?: Word };
+}
+
+/** BuildKit's heredoc word test (`<<EOF`, `<<-"EOF"`, `3<<EOF`) → the delimiter name, unquoted. */
+function heredocWord(word: string): string | undefined {
+  const m = /^(\d*)<<(-?)\s*([^<]*)$/.exec(word);
+  if (!m) return undefined;
+  let name = m[3]!;
+  if (name === '') return undefined;
+  if ((name.startsWith('"') && name.endsWith('"')) || (name.startsWith("'") && name.endsWith("'"))) {
+    name = name.length >= 2 ? name.slice(1, -1) : name;
+  }
+  return name;
+}
+
+function spanOf(nodes: readonly ArgNode[]): Span {
+  return joinSpans(nodes[0]!.span, nodes[nodes.length - 1]!.span);
+}
+
+function joinSpans(a: Span, b: Span): Span {
+  const endLine = b.endLine ?? b.line;
+  const endCol = b.endCol ?? b.col + 1;
+  return { file: a.file, line: a.line, col: a.col, ...(endLine !== a.line ? { endLine } : {}), endCol };
+}
+
+/** Spans of `key` and `value` in a `key=value` word, exact when the word sits on one line as written. */
+function splitSpan(a: ArgNode, eq: number): [Span, Span] {
+  const s = a.span;
+  const oneLine = (s.endLine ?? s.line) === s.line && s.endCol !== undefined && s.endCol - s.col === a.value.length;
+  if (!oneLine) return [s, s];
+  return [
+    { file: s.file, line: s.line, col: s.col, endCol: s.col + eq },
+    { file: s.file, line: s.line, col: s.col + eq + 1, endCol: s.endCol! },
+  ];
+}
+
+/** Cheap syntax-only BuildKit lint rules over the whole file. */
+function lint(ast: DockerfileAST, lw: Lowerer): void {
+  let lower = 0;
+  let upper = 0;
+  for (const i of ast.instructions) {
+    if (i.keyword === i.keyword.toLowerCase()) lower++;
+    else if (i.keyword === i.keyword.toUpperCase()) upper++;
+  }
+  const majorityLower = lower > upper;
+  for (const i of ast.instructions) {
+    const ok = majorityLower ? i.keyword === i.keyword.toLowerCase() : i.keyword === i.keyword.toUpperCase();
+    if (!ok) {
+      lw.warn('ConsistentInstructionCasing', `Command '${i.keyword}' should match the case of the command majority (${majorityLower ? 'lowercase' : 'uppercase'})`, i);
+    }
+  }
+}
+
+/**
+ * Lower a parsed Dockerfile. Throws TsbError TSB2xxx (spanned at the offending word) on the first
+ * error; warnings (BuildKit lint rule names) are returned in `ir.warnings` after the AST's own.
+ */
+export function toIR(ast: DockerfileAST): DockerfileIR {
+  const lw = new Lowerer(ast);
+  const metaArgs: ArgInstr[] = [];
+  const stages: { index: number; name?: string; from: FromInstr; instructions: StageInstr[] }[] = [];
+  const names = new Map<string, FromInstr>();
+  for (const ins of ast.instructions) {
+    const node = lw.lower(ins);
+    if (node.kind === 'FROM') {
+      if (node.stageName !== undefined) {
+        const written = ins.args[2]!.value;
+        if (written !== node.stageName) lw.warn('StageNameCasing', `Stage name '${written}' should be lowercase`, ins);
+        const fromKw = ins.keyword;
+        const asKw = ins.args[1]!.value;
+        const fromLower = fromKw === fromKw.toLowerCase();
+        const fromUpper = fromKw === fromKw.toUpperCase();
+        if ((fromLower && asKw !== asKw.toLowerCase()) || (!fromLower && fromUpper && asKw !== asKw.toUpperCase())) {
+          lw.warn('FromAsCasing', `'${asKw}' and '${fromKw}' keywords' casing do not match`, ins);
+        }
+        if (node.stageName === 'context' || node.stageName === 'scratch') {
+          lw.warn('ReservedStageName', `Stage name should not use the same name as reserved stage "${node.stageName}"`, ins);
+        }
+        const prev = names.get(node.stageName);
+        if (prev) {
+          throw irError('TSB2005', `duplicate stage name ${JSON.stringify(node.stageName)}`, ins.args[2]!.span,
+            `stage names must be unique; "${node.stageName}" is first defined at line ${prev.span.line}.`);
+        }
+        names.set(node.stageName, node);
+      }
+      stages.push({ index: stages.length, ...(node.stageName !== undefined ? { name: node.stageName } : {}), from: node, instructions: [] });
+      continue;
+    }
+    if (stages.length === 0) {
+      if (node.kind === 'ARG') { metaArgs.push(node); continue; }
+      throw irError('TSB2002', 'no build stage in current context', lw.keywordSpan(ins),
+        `only ARG may come before the first FROM; ${ins.keyword.toUpperCase()} needs a stage (FROM image).`);
+    }
+    stages[stages.length - 1]!.instructions.push(node);
+  }
+  if (stages.length === 0) {
+    throw irError('TSB2018', 'dockerfile contains no stages to build', ast.span, 'add FROM image (or FROM scratch).');
+  }
+  lint(ast, lw);
+  const outStages: Stage[] = stages.map((s) => {
+    const last = s.instructions.length ? s.instructions[s.instructions.length - 1]!.span : s.from.span;
+    return { ...s, span: joinSpans(s.from.span, last) };
+  });
+  return {
+    file: ast.file,
+    directives: ast.directives,
+    escapeToken: ast.escapeToken,
+    metaArgs,
+    stages: outStages,
+    warnings: [...ast.warnings, ...lw.warnings],
+  };
+}
+
+/** JSON for `tsbuild debug ir` and golden files: Maps become objects, key order kept. */
+export function irToJSON(ir: DockerfileIR): string {
+  return JSON.stringify(ir, (_k, v: unknown) => (v instanceof Map ? Object.fromEntries(v) : v), 2);
+}
