@@ -186,6 +186,16 @@ export class TreeWriter {
     this.meta(h, rel, meta, true);
   }
 
+  /**
+   * A symlink copied from a trusted tree (a view of our own snapshots): its target is data, never
+   * followed by us, so the escape check (meant for hostile archives) does not apply.
+   */
+  symlinkUnchecked(rel: string, target: string, meta: NodeMeta, label = rel): void {
+    const [h] = this.prepare(rel, 'symlink', label);
+    try { symlinkSync(target, h); } catch (e) { throw fsError('symlink', h, e); }
+    this.meta(h, rel, meta, true);
+  }
+
   /** Hard link to `targetRel` (already cleaned by the caller, checked here to exist safely). */
   hardlink(rel: string, linkname: string, label = rel): void {
     const t = normalizeLayerPath(linkname);
