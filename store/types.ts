@@ -67,7 +67,15 @@ export interface RefEntry {
   name: string;
   /** Manifest (or index) descriptor; stored as an index.json entry. */
   descriptor: Descriptor;
+  /**
+   * Added by the store: what `images` shows, recorded at set() time so a listing needs only
+   * index.json. config = the image ID docker shows (config digest; the first platform's for an
+   * index), created = the config's `created`, size = sum of (uncompressed) layer sizes present.
+   */
+  summary?: ImageSummary;
 }
+
+export interface ImageSummary { config?: Digest; created?: string; size: number }
 
 export interface RefStore {
   /** Atomic under the store lock: concurrent tags of different names are all kept. */
@@ -154,7 +162,16 @@ export interface Store {
     set(diffId: Digest, compressed: Descriptor): Promise<void>;
   };
   lease(label: string): Promise<Lease>;
+  /**
+   * Mark from refs, cache records, compressed forms of live layers and live leases; sweep the rest.
+   * Blobs/snapshots written or touched after the gc started, or after the oldest live lease was
+   * taken, are kept too: so a build must take its lease BEFORE its first put (then everything it
+   * writes is safe until it tags or caches it, even before it calls lease.add).
+   */
   gc(opts?: { dryRun?: boolean }): Promise<GcResult>;
+  /** Checks every blob's digest, every ref's and cache record's closure, the layout files. */
   verify(opts?: { repair?: boolean }): Promise<VerifyProblem[]>;
+  /** Remove tmp/ entries (and stale locks) left by processes that are gone; returns how many. */
+  sweepTmp(): Promise<number>;
   close(): Promise<void>;
 }

@@ -1,0 +1,246 @@
+/**
+ * Content-addressed blobs at blobs/sha256/<hex> (the OCI image layout's own place for them).
+ *
+ * put: bytes go to a temp file in tmp/ while being hashed (node:crypto sha256 directly: ssri's
+ * stream wrapper adds a copy per chunk and we need only sha256), then fsync, rename into place,
+ * fsync the directory. A blob that already exists is success; its mtime is bumped so a gc running
+ * at that moment keeps it (see gc.ts). A write is pipelined: the next chunk is hashed while the
+ * previous one is being written, so a put costs about max(hash, write), not their sum.
+ *
+ * Reads verify: read()/readJSON() hash the whole blob; open() hashes as it streams and fails at the
+ * end (before 'end') on a mismatch. A mismatch is TSB5005 naming the blob and its path.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { LRUCache } from 'lru-cache';
+import { TsbError, errnoCode } from './errors.js';
+import { E, fsyncDir, ioError, tempName } from './fsutil.js';
+import type { BlobSource, BlobStore, Digest, PutOptions } from './types.js';
+
+const DIGEST_RE = /^sha256:([a-f0-9]{64})$/;
+
+export function hexOf(digest: Digest): string {
+  const m = DIGEST_RE.exec(digest);
+  if (!m) {
+    throw new TsbError(E.BAD_DIGEST, `"${digest}" is not a sha256 digest`, {
+      hint: 'a digest is sha256: followed by 64 lowercase hex digits (other algorithms are not stored).',
+    });
+  }
+  return m[1]!;
+}
+
+export function isSha256Digest(s: string): boolean {
+  return DIGEST_RE.test(s);
+}
+
+export function corruptBlob(digest: Digest, path: string, actual: string): TsbError {
+  return new TsbError(E.CORRUPT_BLOB, `blob ${digest} is corrupt: its content hashes to ${actual} (${path})`, {
+    hint: 'run "tsbuild store verify --repair" to remove it, then rebuild or re-pull the image that uses it.',
+  });
+}
+
+export function notFound(digest: Digest): TsbError {
+  return new TsbError(E.NOT_FOUND, `blob ${digest} is not in the store`, {
+    hint: 'rebuild or re-pull the image; "tsbuild store verify" lists what is missing.',
+  });
+}
+
+function toChunks(data: BlobSource): AsyncIterable<Uint8Array> | Uint8Array {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (data instanceof Uint8Array) return data;
+  return data as AsyncIterable<Uint8Array>;
+}
+
+export class FsBlobStore implements BlobStore {
+  private readonly dir: string;
+  /** Verified JSON text by digest, bounded by characters (manifests and configs are small). */
+  private readonly json = new LRUCache<string, string>({ maxSize: 32 << 20, sizeCalculation: (v) => Math.max(1, v.length) });
+
+  constructor(private readonly root: string, private readonly tmpDir: string) {
+    this.dir = join(root, 'blobs', 'sha256');
+  }
+
+  path(digest: Digest): string {
+    return join(this.dir, hexOf(digest));
+  }
+
+  async has(digest: Digest): Promise<boolean> {
+    return (await this.size(digest)) !== undefined;
+  }
+
+  async size(digest: Digest): Promise<number | undefined> {
+    try {
+      return (await stat(this.path(digest))).size;
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return undefined;
+      throw ioError(e, 'reading blob size', this.path(digest));
+    }
+  }
+
+  /** Bump mtime so a concurrent gc keeps the blob; false if it is not there. */
+  private async touch(p: string): Promise<boolean> {
+    try {
+      const now = new Date();
+      await utimes(p, now, now);
+      return true;
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return false;
+      throw ioError(e, 'touching a blob', p);
+    }
+  }
+
+  async put(data: BlobSource, opts: PutOptions = {}): Promise<{ digest: Digest; size: number }> {
+    if (opts.expectDigest !== undefined) hexOf(opts.expectDigest);
+    const src = toChunks(data);
+    if (src instanceof Uint8Array) {
+      const digest = `sha256:${createHash('sha256').update(src).digest('hex')}`;
+      this.check(digest, src.length, opts);
+      const p = this.path(digest);
+      const st = await stat(p).catch(() => undefined);
+      if (st && st.size === src.length && (await this.touch(p))) return { digest, size: src.length };
+      await this.writeTemp(async (write) => { await write(src); }, digest);
+      return { digest, size: src.length };
+    }
+    // Streamed: hash while writing; the digest is known only at the end.
+    if (opts.expectDigest !== undefined && opts.expectSize !== undefined) {
+      // Already have it? Still drain the source so the caller's stream does not hang.
+      const p = this.path(opts.expectDigest);
+      const st = await stat(p).catch(() => undefined);
+      if (st && st.size === opts.expectSize && (await this.touch(p))) {
+        for await (const _ of src) { /* drain */ }
+        return { digest: opts.expectDigest, size: opts.expectSize };
+      }
+    }
+    const hash = createHash('sha256');
+    let size = 0;
+    let digest = '';
+    await this.writeTemp(async (write) => {
+      for await (const chunk of src) {
+        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        hash.update(buf);
+        size += buf.length;
+        await write(buf);
+      }
+      digest = `sha256:${hash.digest('hex')}`;
+      this.check(digest, size, opts);
+      return digest;
+    });
+    return { digest, size };
+  }
+
+  private check(digest: Digest, size: number, opts: PutOptions): void {
+    if (opts.expectDigest !== undefined && opts.expectDigest !== digest) {
+      throw new TsbError(E.MISMATCH, `content does not match its digest: expected ${opts.expectDigest}, got ${digest}`, {
+        hint: 'the source (archive, registry or file) sent different bytes than it described; fetch it again.',
+      });
+    }
+    if (opts.expectSize !== undefined && opts.expectSize !== size) {
+      throw new TsbError(E.MISMATCH, `content of ${digest} is ${size} bytes, expected ${opts.expectSize}`, {
+        hint: 'the source sent a different size than it described; fetch it again.',
+      });
+    }
+  }
+
+  /**
+   * Open a temp file, let `fill` write to it (writes are pipelined: `write` resolves once the
+   * previous write finished, so hashing overlaps I/O), fsync, rename to the digest `fill` returns.
+   */
+  private async writeTemp(fill: (write: (b: Uint8Array) => Promise<void>) => Promise<string | void>, knownDigest?: string): Promise<void> {
+    const tmp = tempName(this.tmpDir, 'blob');
+    let fh;
+    try {
+      fh = await open(tmp, 'wx', 0o644);
+      const h = fh;
+      let pending: Promise<unknown> = Promise.resolve();
+      let failed: unknown;
+      const write = async (b: Uint8Array): Promise<void> => {
+        await pending;
+        if (failed) throw failed;
+        pending = (async () => {
+          let off = 0;
+          while (off < b.length) {
+            const { bytesWritten } = await h.write(b, off, b.length - off);
+            off += bytesWritten;
+          }
+        })().catch((e: unknown) => { failed = e; });
+      };
+      const d = (await fill(write)) ?? knownDigest;
+      await pending;
+      if (failed) throw failed;
+      await fh.sync();
+      await fh.close();
+      fh = undefined;
+      const dest = this.path(d!);
+      await rename(tmp, dest);
+      await fsyncDir(this.dir);
+    } catch (e) {
+      await fh?.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      throw ioError(e, 'writing a blob', tmp);
+    }
+  }
+
+  async read(digest: Digest): Promise<Buffer> {
+    const p = this.path(digest);
+    let buf: Buffer;
+    try {
+      buf = await readFile(p);
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') throw notFound(digest);
+      throw ioError(e, 'reading a blob', p);
+    }
+    const actual = `sha256:${createHash('sha256').update(buf).digest('hex')}`;
+    if (actual !== digest) throw corruptBlob(digest, p, actual);
+    return buf;
+  }
+
+  async readJSON<T = unknown>(digest: Digest): Promise<T> {
+    let text = this.json.get(digest);
+    if (text === undefined) {
+      text = (await this.read(digest)).toString('utf8');
+      this.json.set(digest, text);
+    }
+    try {
+      return JSON.parse(text) as T;
+    } catch (e) {
+      throw new TsbError(E.CORRUPT_INDEX, `blob ${digest} is not JSON`, { cause: e, hint: 'it is not a manifest or config; check what refers to it.' });
+    }
+  }
+
+  open(digest: Digest): Readable {
+    const p = this.path(digest);
+    const hash = createHash('sha256');
+    const out = new Transform({
+      transform(chunk: Buffer, _enc, cb) { hash.update(chunk); cb(null, chunk); },
+      flush(cb) {
+        const actual = `sha256:${hash.digest('hex')}`;
+        cb(actual === digest ? null : corruptBlob(digest, p, actual));
+      },
+    });
+    const src = createReadStream(p, { highWaterMark: 1 << 20 });
+    src.on('error', (e) => out.destroy(errnoCode(e) === 'ENOENT' ? notFound(digest) : ioError(e, 'reading a blob', p)));
+    out.on('close', () => src.destroy());
+    src.pipe(out);
+    return out;
+  }
+
+  /** Re-hash a blob file (verify): the actual digest, or undefined if it is gone. */
+  async hashFile(digest: Digest): Promise<string | undefined> {
+    const p = this.path(digest);
+    const hash = createHash('sha256');
+    try {
+      for await (const chunk of createReadStream(p, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return undefined;
+      throw ioError(e, 'reading a blob', p);
+    }
+    return `sha256:${hash.digest('hex')}`;
+  }
+
+  forget(digest: Digest): void {
+    this.json.delete(digest);
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * File-system helpers every store write goes through: temp names that say who made them (so a
+ * sweep can tell a dead process's leftovers from a live one's work), atomic replace
+ * (temp + fsync + rename + fsync dir), and errno → coded TsbError mapping.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants as C } from 'node:fs';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { TsbError, errnoCode } from './errors.js';
+import { selfOwner } from './owner.js';
+
+/**
+ * Store error codes (TSB5xxx). A code keeps its meaning once shipped.
+ *   5001 blob not found             5002 content does not match the expected digest/size (put)
+ *   5003 disk full (ENOSPC/EDQUOT)  5004 permission denied / read-only file system
+ *   5005 corrupt blob (read check)  5006 corrupt index or record
+ *   5007 lock wait timed out        5008 ref/cache target incomplete (a blob it needs is missing)
+ *   5009 invalid digest or id       5010 not a store / unsupported store version
+ *   5011 image name not found       5012 other I/O error
+ */
+export const E = {
+  NOT_FOUND: 'TSB5001', MISMATCH: 'TSB5002', NOSPC: 'TSB5003', PERM: 'TSB5004', CORRUPT_BLOB: 'TSB5005',
+  CORRUPT_INDEX: 'TSB5006', LOCK_TIMEOUT: 'TSB5007', INCOMPLETE: 'TSB5008', BAD_DIGEST: 'TSB5009',
+  BAD_STORE: 'TSB5010', NO_SUCH_REF: 'TSB5011', IO: 'TSB5012',
+} as const;
+
+/** Turn an fs error into the store's coded error; TsbErrors pass through unchanged. */
+export function ioError(err: unknown, what: string, path: string): TsbError {
+  if (err instanceof TsbError) return err;
+  const code = errnoCode(err);
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new TsbError(E.NOSPC, `disk full while ${what} (${path})`, {
+      cause: err, hint: 'free space on that file system (e.g. "tsbuild cache prune", "tsbuild store gc") or point --store at a larger disk.',
+    });
+  }
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+    return new TsbError(E.PERM, `permission denied while ${what} (${path})`, {
+      cause: err, hint: code === 'EROFS' ? 'the store is on a read-only file system; use --store DIR on a writable one.'
+        : 'check ownership and mode of the store directory, or use --store DIR / TSBUILD_STORE for a store you own.',
+    });
+  }
+  return new TsbError(E.IO, `I/O error ${code ?? ''} while ${what} (${path}): ${err instanceof Error ? err.message : String(err)}`.replace('  ', ' '), {
+    cause: err, hint: 'run "tsbuild store verify" to check the store.',
+  });
+}
+
+/**
+ * A unique temp name in `dir` that embeds the owner (`pid.start`), e.g. `blob.1234.98765.ab12…`.
+ * sweepTmp() removes entries whose owner process is gone.
+ */
+export function tempName(dir: string, prefix: string): string {
+  const o = selfOwner();
+  return join(dir, `${prefix}.${o.pid}.${o.start}.${randomBytes(6).toString('hex')}`);
+}
+
+/** Owner `{pid, start}` parsed from a temp name made by tempName, if it has one. */
+export function tempOwner(name: string): { pid: number; start: string } | undefined {
+  const m = /\.(\d+)\.(\d+)\.[0-9a-f]{12}(?:\.[^/]*)?$/.exec(basename(name));
+  return m ? { pid: Number(m[1]), start: m[2]! } : undefined;
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(dir, C.O_RDONLY | C.O_DIRECTORY);
+    await fh.sync();
+  } catch (e) {
+    // Some file systems refuse fsync on directories (EINVAL); the rename is still atomic there.
+    if (errnoCode(e) !== 'EINVAL') throw e;
+  } finally {
+    await fh?.close();
+  }
+}
+
+/**
+ * Write `data` to `path` atomically: temp file in `tmpDir` (same file system), fsync, rename over
+ * `path`, fsync the directory. Readers see the old or the new file, never a torn one.
+ */
+export async function atomicWrite(path: string, data: string | Uint8Array, tmpDir: string, what: string): Promise<void> {
+  const tmp = tempName(tmpDir, 'w');
+  try {
+    const fh = await open(tmp, 'wx', 0o644);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path).catch(async (e: unknown) => {
+      if (errnoCode(e) !== 'ENOENT') throw e;
+      await mkdir(dirname(path), { recursive: true });
+      await rename(tmp, path);
+    });
+    await fsyncDir(dirname(path));
+  } catch (e) {
+    await unlink(tmp).catch(() => undefined);
+    throw ioError(e, what, path);
+  }
+}
+
+export async function readFileOrUndefined(fh: Promise<Buffer>): Promise<Buffer | undefined> {
+  try { return await fh; } catch (e) { if (errnoCode(e) === 'ENOENT') return undefined; throw e; }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

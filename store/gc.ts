@@ -1,0 +1,131 @@
+/**
+ * Garbage collection: mark, then sweep, holding the gc, index and cache locks (in that order;
+ * everyone else takes at most one of index/cache, so there is no cycle). Holding them means no tag
+ * and no cache record can start pointing at a blob between our mark and our sweep.
+ *
+ * Roots: every ref's image (manifest/index, configs, layers); every cache record's layer and config;
+ * the compressed forms of every live layer (so the same layer is not compressed twice); every item
+ * of a live lease (a lease whose owner process is gone is deleted first). Snapshots are kept when
+ * their id is a live layer's diff_id, a chain id of a live config's rootfs, or a lease item.
+ *
+ * What a running build has written but not yet tagged, cached or added to its lease is kept by
+ * time: anything written or touched (put of an existing blob bumps its mtime, as does
+ * snapshots.ensure) after min(gc start, oldest live lease's creation) − 2 s is not swept. A blob is
+ * swept by renaming it into tmp/ first and re-checking its mtime there: a put that bumped it just
+ * before the rename is seen, one just after finds the blob gone and writes it again. So gc never
+ * deletes what a running build uses, provided the build takes its lease before its first put.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errnoCode } from './errors.js';
+import { tempName } from './fsutil.js';
+import { withLock } from './lock.js';
+import { imageClosure } from './refs.js';
+import type { FsStore } from './store.js';
+import type { Digest, GcResult } from './types.js';
+
+const SLACK_MS = 2000;
+
+/** Chain ids of every prefix of a diff_id list (OCI: ChainID(L0) = DiffID(L0), then sha256(parent + " " + diff)). */
+export function chainIds(diffIds: readonly string[]): string[] {
+  const out: string[] = [];
+  let cur: string | undefined;
+  for (const d of diffIds) {
+    cur = cur === undefined ? d : `sha256:${createHash('sha256').update(`${cur} ${d}`).digest('hex')}`;
+    out.push(cur);
+  }
+  return out;
+}
+
+export async function runGc(s: FsStore, opts: { dryRun?: boolean }): Promise<GcResult> {
+  const started = Date.now();
+  const dry = opts.dryRun === true;
+  await s.sweepTmp();
+  return withLock(join(s.lockDir, 'gc.lock'), () => withLock(s.refs.lockPath, () => s.cache.holding(async () => {
+    const leases = await s.liveLeases();
+    const cutoff = Math.min(started, ...leases.map((l) => l.created)) - SLACK_MS;
+    const live = new Set<Digest>();
+    const snapKeep = new Set<string>();
+    const configs = new Set<Digest>();
+
+    for (const m of (await s.refs.readIndex()).manifests) {
+      const c = await imageClosure(s.blobs, m);
+      for (const d of c.digests) live.add(d);
+      for (const d of c.configs) configs.add(d);
+    }
+    for (const r of await s.cache.list()) {
+      if (r.layer) { live.add(r.layer.digest); snapKeep.add(r.layer.digest); }
+      if (r.config) { live.add(r.config); configs.add(r.config); }
+    }
+    for (const l of leases) for (const i of l.items) { live.add(i); snapKeep.add(i); }
+    for (const cfg of configs) {
+      try {
+        const j = await s.blobs.readJSON<{ rootfs?: { diff_ids?: string[] } }>(cfg);
+        const ids = j.rootfs?.diff_ids ?? [];
+        for (const d of ids) snapKeep.add(d);
+        for (const c of chainIds(ids)) snapKeep.add(c);
+      } catch { /* corrupt or missing config: verify reports it */ }
+    }
+
+    // Compressed forms of live layers are live; records of dead layers go.
+    let names: string[] = [];
+    try { names = await readdir(s.compressedDir); } catch { /* none */ }
+    for (const n of names) {
+      const m = /^([a-f0-9]{64})\.json$/.exec(n);
+      if (!m) continue;
+      const diffId = `sha256:${m[1]}`;
+      if (live.has(diffId)) {
+        for (const f of await s.compressedForms(diffId)) live.add(f.digest);
+      } else if (!dry) {
+        const st = await stat(join(s.compressedDir, n)).catch(() => undefined);
+        if (st && st.mtimeMs < cutoff) await unlink(join(s.compressedDir, n)).catch(() => undefined);
+        else for (const f of await s.compressedForms(diffId)) live.add(f.digest);
+      }
+    }
+
+    const res: GcResult = { removedBlobs: 0, removedSnapshots: 0, freedBytes: 0 };
+    const blobDir = join(s.root, 'blobs', 'sha256');
+    let blobs: string[] = [];
+    try { blobs = await readdir(blobDir); } catch { /* empty store */ }
+    for (const hex of blobs) {
+      const digest = `sha256:${hex}`;
+      if (live.has(digest)) continue;
+      const p = join(blobDir, hex);
+      if (dry) {
+        const st = await stat(p).catch(() => undefined);
+        if (st && st.mtimeMs < cutoff) { res.removedBlobs++; res.freedBytes += st.size; }
+        continue;
+      }
+      const trash = tempName(s.tmpDir, 'gc');
+      try { await rename(p, trash); } catch (e) { if (errnoCode(e) === 'ENOENT') continue; throw e; }
+      const st = await stat(trash);
+      if (st.mtimeMs >= cutoff) { await rename(trash, p); continue; } // in use by a running build
+      await unlink(trash);
+      s.blobs.forget(digest);
+      res.removedBlobs++;
+      res.freedBytes += st.size;
+    }
+
+    let snaps: string[] = [];
+    try { snaps = await readdir(s.snapDir); } catch { /* none */ }
+    const keepNames = new Set([...snapKeep].map((i) => i.replaceAll(':', '-')));
+    for (const n of snaps) {
+      if (keepNames.has(n)) continue;
+      const p = join(s.snapDir, n);
+      const st = await stat(p).catch(() => undefined);
+      if (!st || st.mtimeMs >= cutoff) continue;
+      res.removedSnapshots++;
+      if (dry) continue;
+      const trash = tempName(s.tmpDir, 'gcsnap');
+      try { await rename(p, trash); } catch { res.removedSnapshots--; continue; }
+      await rm(trash, { recursive: true, force: true });
+    }
+    return res;
+  })));
+}
+
+/** Read a JSON file, undefined when missing or unreadable. */
+export async function readJsonFile<T>(p: string): Promise<T | undefined> {
+  try { return JSON.parse(await readFile(p, 'utf8')) as T; } catch { return undefined; }
+}

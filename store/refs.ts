@@ -1,0 +1,233 @@
+/**
+ * Names → manifests, kept in the OCI layout's own index.json so skopeo/umoci see every tag
+ * (`org.opencontainers.image.ref.name` = the name as given to set()).
+ *
+ * Every change is a read-modify-write of index.json under the `index` lock, written temp + fsync
+ * + rename: concurrent tags from many processes are all kept, and readers (who take no lock) see
+ * the old or the new file, never a torn one.
+ *
+ * set() refuses a descriptor whose image is not complete in the store (manifest, config, layers;
+ * for an index: the index and every child manifest present, each complete, at least one present,
+ * because a pull may keep only one platform). gc sweeps while holding the same lock, so a tag can
+ * never point at something a concurrent gc is removing: "every ref resolves" holds at every instant.
+ *
+ * Each entry also carries summary annotations (config digest, created, size) so `images` lists
+ * 10,000 tags from index.json alone, without opening 20,000 manifests and configs.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { TsbError, errnoCode } from './errors.js';
+import { E, atomicWrite, ioError } from './fsutil.js';
+import { withLock } from './lock.js';
+import type { FsBlobStore } from './blobs.js';
+import type { Descriptor, Digest, ImageSummary, RefEntry, RefStore } from './types.js';
+
+export const REF_NAME = 'org.opencontainers.image.ref.name';
+export const A_CREATED = 'org.opencontainers.image.created';
+export const A_CONFIG = 'dev.tsbuild.image.config';
+export const A_SIZE = 'dev.tsbuild.image.size';
+const INTERNAL = new Set([REF_NAME, A_CONFIG, A_SIZE, A_CREATED]);
+
+export const MT = {
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+};
+
+export interface OciIndex {
+  schemaVersion: 2;
+  mediaType?: string;
+  manifests: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
+interface ManifestLike {
+  mediaType?: string;
+  config?: Descriptor;
+  layers?: Descriptor[];
+  manifests?: Descriptor[];
+}
+
+export function isIndexDescriptor(d: Descriptor, doc?: ManifestLike): boolean {
+  if (d.mediaType === MT.ociIndex || d.mediaType === MT.dockerList) return true;
+  if (d.mediaType === MT.ociManifest || d.mediaType === MT.dockerManifest) return false;
+  return Array.isArray(doc?.manifests);
+}
+
+/** Layers a store may legitimately lack (foreign layers are fetched from their urls). */
+function optionalLayer(d: Descriptor): boolean {
+  return (d.urls?.length ?? 0) > 0 || d.mediaType.includes('nondistributable') || d.mediaType.includes('foreign');
+}
+
+export interface Closure {
+  /** Every blob digest the image needs (manifest(s), config(s), layers) that is present. */
+  digests: Set<Digest>;
+  /** Config digests of every manifest present (gc derives snapshot chain ids from their diff_ids). */
+  configs: Digest[];
+  missing: string[];
+  summary: ImageSummary;
+}
+
+/** Walk an image (manifest or index) and check that every part is present. */
+export async function imageClosure(blobs: FsBlobStore, d: Descriptor): Promise<Closure> {
+  const digests = new Set<Digest>();
+  const configs: Digest[] = [];
+  const missing: string[] = [];
+  const summary: ImageSummary = { size: 0 };
+  const manifest = async (md: Descriptor, required: boolean): Promise<boolean> => {
+    if (!(await blobs.has(md.digest))) {
+      if (required) missing.push(`manifest ${md.digest}`);
+      return false;
+    }
+    let doc: ManifestLike;
+    try {
+      doc = await blobs.readJSON<ManifestLike>(md.digest);
+    } catch (e) {
+      missing.push(`manifest ${md.digest} (${e instanceof Error ? e.message : String(e)})`);
+      return false;
+    }
+    digests.add(md.digest);
+    if (isIndexDescriptor(md, doc)) {
+      let present = 0;
+      for (const child of doc.manifests ?? []) if (await manifest(child, false)) present++;
+      if (present === 0) missing.push(`any platform manifest of index ${md.digest}`);
+      return true;
+    }
+    if (!doc.config) { missing.push(`config field of manifest ${md.digest}`); return false; }
+    if (!(await blobs.has(doc.config.digest))) missing.push(`config ${doc.config.digest}`);
+    else {
+      digests.add(doc.config.digest);
+      configs.push(doc.config.digest);
+      if (summary.config === undefined) {
+        summary.config = doc.config.digest;
+        try {
+          const cfg = await blobs.readJSON<{ created?: string }>(doc.config.digest);
+          if (typeof cfg.created === 'string') summary.created = cfg.created;
+        } catch (e) {
+          missing.push(`config ${doc.config.digest} (${e instanceof Error ? e.message : String(e)})`);
+        }
+      }
+    }
+    for (const l of doc.layers ?? []) {
+      if (await blobs.has(l.digest)) { digests.add(l.digest); summary.size += l.size; }
+      else if (!optionalLayer(l)) missing.push(`layer ${l.digest}`);
+    }
+    return true;
+  };
+  await manifest(d, true);
+  return { digests, configs, missing, summary };
+}
+
+function stripInternal(d: Descriptor): Descriptor {
+  if (!d.annotations) return d;
+  const ann = Object.fromEntries(Object.entries(d.annotations).filter(([k]) => !INTERNAL.has(k)));
+  const { annotations: _, ...rest } = d;
+  return Object.keys(ann).length ? { ...rest, annotations: ann } : rest;
+}
+
+function summaryOf(d: Descriptor): ImageSummary {
+  const a = d.annotations ?? {};
+  const s: ImageSummary = { size: Number(a[A_SIZE] ?? 0) };
+  if (a[A_CONFIG]) s.config = a[A_CONFIG];
+  if (a[A_CREATED]) s.created = a[A_CREATED];
+  return s;
+}
+
+export class FsRefStore implements RefStore {
+  private readonly file: string;
+  private cached: { key: string; index: OciIndex } | undefined;
+
+  constructor(private readonly root: string, private readonly tmpDir: string, private readonly lockDir: string, private readonly blobs: FsBlobStore) {
+    this.file = join(root, 'index.json');
+  }
+
+  get lockPath(): string { return join(this.lockDir, 'index.lock'); }
+
+  /** Parsed index.json (cached by inode/size/mtime). Throws TSB5006 when it is not an OCI index. */
+  async readIndex(): Promise<OciIndex> {
+    let key: string;
+    try {
+      const st = await stat(this.file);
+      key = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [] };
+      throw ioError(e, 'reading index.json', this.file);
+    }
+    if (this.cached?.key === key) return this.cached.index;
+    let text: string;
+    try { text = await readFile(this.file, 'utf8'); } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [] };
+      throw ioError(e, 'reading index.json', this.file);
+    }
+    let index: OciIndex;
+    try {
+      index = JSON.parse(text) as OciIndex;
+      if (index.schemaVersion !== 2 || !Array.isArray(index.manifests)) throw new Error('not an OCI image index (schemaVersion 2 with manifests)');
+    } catch (e) {
+      throw new TsbError(E.CORRUPT_INDEX, `the store's index.json is corrupt: ${e instanceof Error ? e.message : String(e)}`, {
+        cause: e, hint: 'run "tsbuild store verify --repair": it sets the bad file aside and keeps what can be read.',
+      });
+    }
+    this.cached = { key, index };
+    return index;
+  }
+
+  async writeIndex(index: OciIndex): Promise<void> {
+    await atomicWrite(this.file, JSON.stringify(index, null, 1) + '\n', this.tmpDir, 'writing index.json');
+    this.cached = undefined;
+  }
+
+  /** Read-modify-write of index.json under the index lock. */
+  async update<T>(fn: (index: OciIndex) => Promise<T> | T): Promise<T> {
+    return withLock(this.lockPath, async () => {
+      const index = structuredClone(await this.readIndex());
+      const before = JSON.stringify(index.manifests);
+      const r = await fn(index);
+      if (JSON.stringify(index.manifests) !== before) await this.writeIndex(index);
+      return r;
+    });
+  }
+
+  async set(name: string, descriptor: Descriptor): Promise<void> {
+    if (!name || /[\s]/.test(name)) throw new TsbError(E.NO_SUCH_REF, `"${name}" is not a usable image name`, { hint: 'names have no spaces.' });
+    await this.update(async (index) => {
+      // Checked under the lock: gc sweeps under the same lock, so what we checked stays.
+      const c = await imageClosure(this.blobs, descriptor);
+      if (c.missing.length) {
+        throw new TsbError(E.INCOMPLETE, `cannot tag ${name}: the image is incomplete in the store (missing ${c.missing.slice(0, 3).join(', ')}${c.missing.length > 3 ? ', …' : ''})`, {
+          hint: 'put every blob (layers, config, manifest) before tagging, and hold a lease while building so gc keeps them.',
+        });
+      }
+      const ann: Record<string, string> = { ...(stripInternal(descriptor).annotations ?? {}), [REF_NAME]: name, [A_SIZE]: String(c.summary.size) };
+      if (c.summary.config) ann[A_CONFIG] = c.summary.config;
+      if (c.summary.created) ann[A_CREATED] = c.summary.created;
+      const entry: Descriptor = { ...descriptor, annotations: ann };
+      const i = index.manifests.findIndex((m) => m.annotations?.[REF_NAME] === name);
+      if (i >= 0) index.manifests[i] = entry; else index.manifests.push(entry);
+    });
+  }
+
+  async get(name: string): Promise<Descriptor | undefined> {
+    const d = (await this.readIndex()).manifests.find((m) => m.annotations?.[REF_NAME] === name);
+    return d && stripInternal(d);
+  }
+
+  async delete(name: string): Promise<boolean> {
+    return this.update((index) => {
+      const n = index.manifests.length;
+      index.manifests = index.manifests.filter((m) => m.annotations?.[REF_NAME] !== name);
+      return index.manifests.length !== n;
+    });
+  }
+
+  async list(): Promise<RefEntry[]> {
+    const out: RefEntry[] = [];
+    for (const m of (await this.readIndex()).manifests) {
+      const name = m.annotations?.[REF_NAME];
+      if (name === undefined) continue;
+      out.push({ name, descriptor: stripInternal(m), summary: summaryOf(m) });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,4 @@
+import { openStore } from '../../store/index.js';
+import { storeSuite } from './suite.js';
+
+storeSuite((dir) => openStore(dir));
