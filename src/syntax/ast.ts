@@ -29,6 +29,11 @@ export interface Heredoc {
   readonly chomp: boolean;
   /** The body, with a trailing newline per line, as BuildKit stores it (tabs stripped if chomp). */
   readonly content: string;
+  /**
+   * The body exactly as BuildKit's parser stores it in Node.Heredocs (never chomped, original line
+   * endings kept). Optional so hand-built ASTs need not set it; the parser always does.
+   */
+  readonly rawContent?: string;
   /** Lines of the body, not including the `<<EOF` line nor the terminator. */
   readonly span: Span;
 }
