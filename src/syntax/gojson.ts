@@ -1,7 +1,8 @@
 /**
- * BuildKit's parseJSON: `json.NewDecoder(strings.NewReader(rest)).Decode(&[]interface{})`.
+ * BuildKit's parseJSON: `json.Unmarshal(rest, &[]interface{})` after a `[` check.
  * Reproduced behaviours (they decide exec form vs shell form):
- * - a Decoder reads ONE value: text after the closing `]` is ignored (`CMD ["a"] # x` is exec form);
+ * - text after the closing `]` other than JSON whitespace is an error → shell form
+ *   (`RUN ["a"]x` runs the shell command `["a"]x`);
  * - strict JSON syntax otherwise (Go's scanner): whitespace is space/tab/CR/LF only, control
  *   characters inside strings are errors, escapes are \" \\ \/ \b \f \n \r \t \uXXXX;
  * - a lone \uD800 escape and invalid UTF-8 inside strings decode to U+FFFD;
@@ -203,8 +204,13 @@ export function decodeGoJsonArray(s: string, start: number): JsonArray | undefin
       if (s[i] === ']') { i++; break; }
       throw FAIL;
     }
+    // json.Unmarshal validates the whole input: only JSON whitespace may follow the array
+    // (`RUN ["a"] x` is shell form).
+    const end = i;
+    skipWs();
+    if (i < n) return undefined;
     if (overflow) return undefined;
-    return { elements, end: i };
+    return { elements, end };
   } catch (e) {
     if (e === FAIL) return undefined;
     throw e;
