@@ -160,6 +160,38 @@ export class MergedView {
     return cur;
   }
 
+  /**
+   * Like realpath, but the path need not exist: existing components are resolved chroot-style
+   * (symlinks followed inside the root), the first missing component and everything after it are
+   * appended lexically ('..' still never climbs above '/'). This is Docker's FollowSymlinkInScope,
+   * what COPY/WORKDIR destinations and `--from` sources need.
+   */
+  rootPath(p: string): string {
+    let parts = splitPath(p);
+    const stack: string[] = [];
+    let links = 0;
+    let missing = false;
+    while (parts.length) {
+      const c = parts.shift()!;
+      if (c === '..') { stack.pop(); continue; }
+      if (missing) { stack.push(c); continue; }
+      const dirKey = stack.join('/');
+      const e = this.dirLayers.has(dirKey) ? this.child(dirKey, c) : undefined;
+      if (!e) { missing = true; stack.push(c); continue; }
+      if (e.stat.isSymbolicLink()) {
+        if (++links > MAX_LINKS) throw notFound(p, 'ELOOP', 'too many levels of symbolic links');
+        let target: string;
+        try { target = readlinkSync(e.hostPath); } catch (err) { throw fsError('readlink', e.hostPath, err); }
+        if (target.startsWith('/')) stack.length = 0;
+        parts = [...splitPath(target), ...parts];
+        continue;
+      }
+      stack.push(c);
+      if (!e.stat.isDirectory()) missing = true;
+    }
+    return '/' + stack.join('/');
+  }
+
   private must(p: string, follow: boolean): ViewEntry {
     const e = this.entry(p, { follow });
     if (!e) throw notFound(p, 'ENOENT');
