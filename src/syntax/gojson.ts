@@ -192,8 +192,8 @@ export function decodeGoJsonArray(s: string, start: number): JsonArray | undefin
     i++;
     const elements: JsonElement[] = [];
     skipWs();
-    if (s[i] === ']') return { elements, end: i + 1 };
-    for (;;) {
+    if (s[i] === ']') i++;
+    else for (;;) {
       skipWs();
       const at = i;
       const isString = s[i] === '"';
