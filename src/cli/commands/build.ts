@@ -1,4 +1,285 @@
-// Placeholder until issue 4 lands: replace this file with the real command.
-import { notYet } from './_not-yet.js';
+/**
+ * `tsbuild [build] [CONTEXT] -t NAME:TAG …` — docker build's flags. Also exports the shared
+ * preparation (read Dockerfile, parse, plan, open context/store) used by `debug plan` and
+ * `cache why`, which walk the same plan without executing it.
+ */
+import { existsSync, readFileSync, statSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { join, relative, resolve, isAbsolute, dirname } from 'node:path';
+import { tmpdir } from 'node:os';
+import { TsbError } from '../../errors.js';
+import { usageError, type FlagSpec, type ParsedArgs } from '../args.js';
+import { storeRoot, type CliContext, type Command } from '../command.js';
+import { registerSource } from '../render.js';
+import { makeProgress, progressMode } from '../progress.js';
+import type { DockerfileIR } from '../../ir/types.js';
+import type { BuildPlan } from '../../plan/plan.js';
+import type { BuildContext } from '../../plan/context.js';
+import type { BuildResult, StepReport } from '../../exec/build.js';
+import type { Store } from '../../../store/types.js';
 
-export const command = notYet('build', 'build', 4);
+export const BUILD_FLAGS: readonly FlagSpec[] = [
+  { name: 'file', short: 'f', type: 'string', value: 'PATH', help: 'Dockerfile (default CONTEXT/Dockerfile; - reads stdin)' },
+  { name: 'tag', short: 't', type: 'list', value: 'NAME:TAG', help: 'name the image' },
+  { name: 'build-arg', type: 'list', value: 'K[=V]', help: 'set a build ARG (K alone: from the environment)' },
+  { name: 'target', type: 'string', value: 'STAGE', help: 'build this stage' },
+  { name: 'no-cache', type: 'bool', help: 'do not use the build cache' },
+  { name: 'no-cache-filter', type: 'list', value: 'STAGE', help: 'do not use the cache for this stage' },
+  { name: 'label', type: 'list', value: 'K=V', help: 'add a label to the image' },
+  { name: 'iidfile', type: 'string', value: 'FILE', help: 'write the image id (manifest digest) to FILE' },
+  { name: 'progress', type: 'string', value: 'MODE', help: 'auto|tty|plain|json|quiet' },
+  { name: 'quiet', short: 'q', type: 'bool', help: 'print only the image id' },
+  { name: 'platform', type: 'string', value: 'OS/ARCH', help: 'target platform (linux/amd64)' },
+  { name: 'network', type: 'string', value: 'MODE', help: 'network for RUN: default|none|host' },
+  { name: 'secret', type: 'list', value: 'id=ID[,src=PATH|env=VAR]', help: 'a secret RUN --mount=type=secret can use' },
+  { name: 'output', short: 'o', type: 'list', value: 'SPEC', help: 'export: type=oci|docker|local|tar|image,dest=…' },
+  { name: 'push', type: 'bool', help: 'push the tagged image(s) to their registry' },
+  { name: 'pull', type: 'bool', help: 'always ask the registry for newer base images' },
+  { name: 'explain', type: 'bool', help: 'print why each step hit or missed the cache' },
+];
+
+export interface Prepared {
+  ir: DockerfileIR;
+  plan: BuildPlan;
+  dockerfileKey: string;
+  dockerfileDisplay: string;
+  contextDir?: string;
+  context?: () => BuildContext;
+  cleanup: () => void;
+  tags: string[];
+  store: () => Promise<Store>;
+  storeRootDir: string;
+}
+
+async function readStdin(ctx: CliContext): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of ctx.stdin as AsyncIterable<Buffer | string>) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
+  return Buffer.concat(chunks);
+}
+
+function isArchive(b: Buffer): boolean {
+  if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) return true;
+  if (b.length >= 3 && b.subarray(0, 3).toString('latin1') === 'BZh') return true;
+  if (b.length >= 6 && b[0] === 0xfd && b.subarray(1, 6).toString('latin1') === '7zXZ\0') return true;
+  if (b.length >= 4 && b.readUInt32LE(0) === 0xfd2fb528) return true;
+  return b.length >= 262 && b.subarray(257, 262).toString('latin1') === 'ustar';
+}
+
+export async function prepare(args: ParsedArgs, ctx: CliContext, opts: { positionalIsFile?: boolean } = {}): Promise<Prepared> {
+  const { parse } = await import('../../syntax/index.js');
+  const { toIR } = await import('../../ir/index.js');
+  const { makePlan, parseBuildArgs, parsePlatformFlag } = await import('../../plan/plan.js');
+  const { BuildContext: BC, loadIgnore } = await import('../../plan/context.js');
+
+  if (args.positional.length > 1) throw usageError(`"tsbuild build" takes one context, got ${args.positional.length}: ${args.positional.join(' ')}`, 'write tsbuild build [CONTEXT] -t NAME:TAG.');
+  const cleanups: (() => void)[] = [];
+  let contextArg = args.positional[0] ?? '.';
+  let fileFlag = args.str('file');
+  if (opts.positionalIsFile && args.positional[0] && !fileFlag && existsSync(resolve(ctx.cwd, args.positional[0])) && statSync(resolve(ctx.cwd, args.positional[0])).isFile()) {
+    // `debug plan FILE`: the positional is the Dockerfile; the context is its directory.
+    fileFlag = args.positional[0];
+    contextArg = dirname(args.positional[0]);
+  }
+  let text: string | undefined;
+  let dockerfileKey: string;
+  let display: string;
+  let contextDir: string | undefined;
+
+  if (contextArg === '-') {
+    const data = await readStdin(ctx);
+    if (isArchive(data)) {
+      const dir = mkdtempSync(join(tmpdir(), 'tsbuild-ctx-'));
+      cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+      const { unpackLayerFlat } = await import('../../exec/layer/unpack.js');
+      const { Readable } = await import('node:stream');
+      await unpackLayerFlat(Readable.from([data]), dir, {} as never);
+      contextDir = dir;
+    } else {
+      if (fileFlag) throw usageError('a Dockerfile on stdin (tsbuild build -) cannot be combined with --file');
+      text = data.toString('utf8');
+      dockerfileKey = 'stdin:Dockerfile';
+      display = 'Dockerfile';
+      registerSource(display, text);
+    }
+  } else {
+    contextDir = resolve(ctx.cwd, contextArg);
+    if (!existsSync(contextDir)) {
+      throw new TsbError('TSB3020', `unable to prepare context: path "${contextArg}" not found`, { hint: 'pass an existing directory as the build context.', exitCode: 1 });
+    }
+    if (!statSync(contextDir).isDirectory()) {
+      throw new TsbError('TSB3021', `unable to prepare context: "${contextArg}" is not a directory`, { hint: 'pass a directory, or - to read a tar archive from stdin.' });
+    }
+  }
+  if (text === undefined) {
+    if (fileFlag === '-') {
+      text = (await readStdin(ctx)).toString('utf8');
+      dockerfileKey = `stdin:${contextDir}`;
+      display = 'Dockerfile';
+      registerSource(display, text);
+    } else {
+      let path: string;
+      if (fileFlag) path = resolve(ctx.cwd, fileFlag);
+      else {
+        path = join(contextDir!, 'Dockerfile');
+        if (!existsSync(path) && existsSync(join(contextDir!, 'dockerfile'))) path = join(contextDir!, 'dockerfile');
+      }
+      try { text = readFileSync(path, 'utf8'); } catch (e) {
+        throw new TsbError('TSB0102', `cannot read Dockerfile ${fileFlag ?? relative(ctx.cwd, path) ?? path}`, {
+          cause: e, hint: fileFlag ? 'check the --file path.' : 'put a Dockerfile in the context or pass -f PATH.', exitCode: 1,
+        });
+      }
+      dockerfileKey = path;
+      const rel = relative(ctx.cwd, path);
+      display = rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+    }
+  }
+  const ast = parse(text, display!);
+  const ir = toIR(ast);
+  const buildArgs = parseBuildArgs(args.list('build-arg'), ctx.env);
+  const platformFlag = args.str('platform');
+  const platform = platformFlag ? parsePlatformFlag(platformFlag) : undefined;
+  const plan = makePlan(ir, { buildArgs, ...(args.str('target') ? { target: args.str('target')! } : {}), ...(platform ? { platform } : {}) });
+  const root = storeRoot(args, ctx);
+  let storeP: Promise<Store> | undefined;
+  const store = () => {
+    storeP ??= (async () => { const { openStore } = await import('../../../store/index.js'); return openStore(root) as unknown as Store; })();
+    return storeP;
+  };
+  let context: (() => BuildContext) | undefined;
+  if (contextDir) {
+    const cdir = contextDir;
+    const dfPath = dockerfileKey!.startsWith('stdin:') ? undefined : dockerfileKey!;
+    let opened: BuildContext | undefined;
+    context = () => {
+      opened ??= BC.open(cdir, { ignore: loadIgnore(cdir, dfPath).matcher, statCacheDir: join(root, 'tsbuild', 'statcache', 'v1') });
+      return opened;
+    };
+  }
+  const tags = args.list('tag');
+  const { parseReference } = await import('../../oci/reference.js');
+  for (const t of tags) {
+    try { parseReference(t); } catch (e) {
+      throw usageError(`invalid tag "${t}": ${(e as Error).message}`, 'write -t NAME[:TAG], e.g. -t app:1.2.');
+    }
+  }
+  return {
+    ir, plan, dockerfileKey: dockerfileKey!, dockerfileDisplay: display!, ...(contextDir ? { contextDir } : {}),
+    ...(context ? { context } : {}),
+    cleanup: () => { for (const c of cleanups) c(); }, tags, store, storeRootDir: root,
+  };
+}
+
+export function sourceDateEpoch(args: ParsedArgs, ctx: CliContext): number | undefined {
+  const fromArg = args.list('build-arg').find((a) => a.startsWith('SOURCE_DATE_EPOCH='));
+  const v = fromArg ? fromArg.slice('SOURCE_DATE_EPOCH='.length) : ctx.env.SOURCE_DATE_EPOCH;
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d+$/.test(v)) throw usageError(`SOURCE_DATE_EPOCH must be a whole number of seconds, not "${v}"`);
+  return Number(v);
+}
+
+export function parseLabels(list: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of list) {
+    const i = l.indexOf('=');
+    if (i <= 0) { if (l) out[l] = ''; else throw usageError(`invalid --label "${l}"`, 'write --label KEY=VALUE.'); }
+    else out[l.slice(0, i)] = l.slice(i + 1);
+  }
+  return out;
+}
+
+export function parseSecrets(list: readonly string[]): Map<string, { src?: string; env?: string }> {
+  const m = new Map<string, { src?: string; env?: string }>();
+  for (const s of list) {
+    const kv = new Map(s.split(',').map((p) => { const i = p.indexOf('='); return i < 0 ? [p, ''] as const : [p.slice(0, i), p.slice(i + 1)] as const; }));
+    const id = kv.get('id');
+    if (!id) throw usageError(`invalid --secret "${s}"`, 'write --secret id=ID,src=PATH or id=ID,env=VAR.');
+    const src = kv.get('src') ?? kv.get('source');
+    const env = kv.get('env');
+    m.set(id, { ...(src ? { src } : {}), ...(env ? { env } : {}), ...(!src && !env ? { env: id } : {}) });
+  }
+  return m;
+}
+
+/** Human report of every step's cache status (`--explain`, `cache why`). */
+export function explainReport(steps: readonly StepReport[]): string {
+  const out: string[] = [];
+  for (const s of steps) {
+    if (s.status === 'config') continue;
+    const status = s.status === 'cached' || s.status === 'would-hit' ? 'HIT ' : 'MISS';
+    out.push(`${status} line ${s.line}: ${s.name}`);
+    for (const r of s.reasons ?? []) out.push(`       ${r}`);
+  }
+  return out.join('\n') + '\n';
+}
+
+export const command: Command = {
+  name: 'build',
+  summary: 'build an image from a Dockerfile and a context',
+  usage: 'tsbuild [build] [CONTEXT|-] [-f Dockerfile] [-t NAME:TAG]… [flags]',
+  flags: BUILD_FLAGS,
+  details: 'CONTEXT defaults to "."; "-" reads a tar archive (the context) or a Dockerfile from stdin.\nExit codes: 0 built, 1 build failed, 2 usage.',
+  async run(args: ParsedArgs, ctx: CliContext): Promise<number> {
+    let mode: ReturnType<typeof progressMode>;
+    try { mode = args.bool('quiet') ? 'quiet' : progressMode(args.str('progress'), ctx.stderr.isTTY); } catch {
+      throw usageError(`invalid --progress "${args.str('progress')}"`, 'use auto, tty, plain, json or quiet.');
+    }
+    const epoch = sourceDateEpoch(args, ctx);
+    const labels = parseLabels(args.list('label'));
+    const secrets = parseSecrets(args.list('secret'));
+    const network = args.str('network');
+    if (network !== undefined && !['default', 'none', 'host'].includes(network)) {
+      throw usageError(`invalid --network "${network}"`, 'use default, none or host.');
+    }
+    const outputs = args.list('output');
+    const { parseOutputSpec } = await import('../../oci/export.js');
+    const specs = outputs.map((o) => parseOutputSpec(o));
+    if (args.bool('push') && args.list('tag').length === 0) throw usageError('--push needs a name (-t NAME:TAG)');
+
+    const p = await prepare(args, ctx);
+    const progress = makeProgress(mode, ctx.stderr);
+    let result: BuildResult;
+    const store = await p.store();
+    const lease = await store.lease('build');
+    try {
+      const { BuildExecutor } = await import('../../exec/build.js');
+      const { normalizeReference } = await import('../../oci/reference.js');
+      const noCacheFilter = new Set(args.list('no-cache-filter').map((s) => s.toLowerCase()));
+      const ex = new BuildExecutor(p.plan, {
+        store, ...(p.context ? { context: p.context } : {}), dockerfileKey: p.dockerfileKey,
+        ...(p.tags[0] ? { scope: normalizeReference(p.tags[0]) } : {}),
+        noCache: args.bool('no-cache'), noCacheFilter, labels, ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
+        progress, signal: ctx.signal, pull: args.bool('pull'), ...(network ? { network } : {}), secrets,
+      });
+      try {
+        result = await ex.run();
+      } finally {
+        progress.finish();
+      }
+      for (const t of p.tags) await store.refs.set(normalizeReference(t), result.manifest!);
+      const iid = args.str('iidfile');
+      if (iid) writeFileSync(resolve(ctx.cwd, iid), result.manifest!.digest);
+      if (specs.length || args.bool('push')) {
+        const { exportImage } = await import('../../oci/export.js');
+        for (const spec of specs) {
+          await exportImage(store, result.manifest!, spec, { names: p.tags, signal: ctx.signal, stdout: ctx.stdout, ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}), registry: { env: ctx.env } });
+        }
+        if (args.bool('push')) {
+          const { pushImage } = await import('../../oci/registry.js');
+          for (const t of p.tags) {
+            progress.info(`pushing ${t}`);
+            await pushImage(store, result.manifest!, normalizeReference(t), { signal: ctx.signal } as never);
+          }
+        }
+      }
+      if (args.bool('explain')) ctx.stdout.write(explainReport(result.steps));
+      if (mode === 'quiet') ctx.stdout.write(`${result.manifest!.digest}\n`);
+      else if (mode !== 'json') {
+        const names = p.tags.map((t) => ` naming to ${normalizeReference(t)}`).join('');
+        ctx.stderr.write(`writing image ${result.manifest!.digest}${names} done\n`);
+      }
+      return 0;
+    } finally {
+      await lease.release().catch(() => undefined);
+      p.cleanup();
+    }
+  },
+};

@@ -35,6 +35,9 @@ export interface SrcNode {
   /** Seconds since the epoch. */
   readonly mtime: number;
   readonly linkTarget?: string;
+  /** Owner in the source (images/stages); context files are owned by 0:0 in the result. */
+  readonly uid?: number;
+  readonly gid?: number;
 }
 
 export interface SourceFS {

@@ -1,0 +1,835 @@
+/**
+ * The build executor: walks a BuildPlan stage by stage (independent stages concurrently; the
+ * first failure aborts the rest), step by step, computing each step's cache key, reusing a cached
+ * layer when the store has one, otherwise doing the work (COPY/ADD layer, WORKDIR directories,
+ * RUN through the sandbox), and finally writing the image config and manifest.
+ *
+ * Keys chain: key(step) = H(recipe version, key(previous step), inputs(step)). Config-only steps
+ * (ENV, LABEL, …) take part in the chain but need no record: they are recomputed (pure). Steps
+ * with a layer write a CacheRecord (readable inputs, layer descriptor, meta.scope = the tag) so a
+ * later miss is explained by diffing inputs (`file src/app.ts changed`, `ARG V 1 → 2`).
+ *
+ * `dryRun` computes every key and hit/miss (and the reason) without executing anything: that is
+ * `tsbuild debug plan` and `tsbuild cache why`. Keys never depend on a previous step's OUTPUT
+ * (only on its key), so a dry run gives the same keys a real build would.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, readdir, lstat, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { TsbError, isTsbError, type Span } from '../errors.js';
+import type { Descriptor, Store, Platform, CacheRecord } from '../../store/types.js';
+import type { ImageConfig } from '../oci/image.js';
+import { layerDescriptor, readImage, writeImage, epochToRFC3339 } from '../oci/image.js';
+import type { CopyInstr, HeredocSource as Heredoc, RunInstr, StageInstr, WorkdirInstr, ArgInstr } from '../ir/types.js';
+import { expandShellWord } from '../ir/shell.js';
+import type { BuildPlan, PlannedStage } from '../plan/plan.js';
+import { computeKey, explainMiss, normalizeText, sha256Hex, type KeyInputs } from '../plan/cachekey.js';
+import { StageState, Expander, applyConfigInstr, resolveWorkdir, runCreatedBy, commandArgv, PROXY_ARGS } from '../plan/state.js';
+import type { BuildContext } from '../plan/context.js';
+import { selectCopy, missingParents, destAgainstWorkdir, type CopyItem, type SourceFS, type SrcNode, type DestView } from './copy/select.js';
+import { ContextFS } from './copy/contextfs.js';
+import { LayerFS } from './copy/layerfs.js';
+import { parseChmod, type ParsedChmod } from './copy/chmod.js';
+import { parseChown, resolveOwner, type Owner } from './copy/chown.js';
+import { LayerWriter } from './layer/writer.js';
+import type { LayerEntry } from './layer/entry.js';
+
+// ------------------------------------------------------------------------------------------------
+// Progress contract (implemented by src/cli/progress.ts)
+
+export interface StepEvent {
+  /** 1-based, unique in the build (BuildKit's `#N`). */
+  readonly id: number;
+  /** `[stage-1 2/4] COPY src /app` style name. */
+  readonly name: string;
+  readonly stage: number;
+  readonly kind: string;
+  readonly key?: string;
+  readonly line?: number;
+}
+
+export interface ProgressSink {
+  start(step: StepEvent): void;
+  cached(step: StepEvent): void;
+  /** Why the step missed (one line per changed input). */
+  miss(step: StepEvent, reasons: readonly string[]): void;
+  output(step: StepEvent, chunk: string): void;
+  done(step: StepEvent, ms: number): void;
+  error(step: StepEvent, err: unknown, ms: number): void;
+  warn(message: string): void;
+  info(message: string): void;
+}
+
+export const SILENT: ProgressSink = {
+  start() {}, cached() {}, miss() {}, output() {}, done() {}, error() {}, warn() {}, info() {},
+};
+
+// ------------------------------------------------------------------------------------------------
+
+export interface ExecOptions {
+  store: Store;
+  /** Opened lazily: a Dockerfile without COPY needs no context read. */
+  context?: () => BuildContext;
+  /** Absolute Dockerfile path (cache record source). */
+  dockerfileKey: string;
+  /** Tag used as the explanation scope (the first -t), if any. */
+  scope?: string;
+  noCache?: boolean;
+  /** Stage names (lower case) or indexes whose steps must not use the cache. */
+  noCacheFilter?: ReadonlySet<string>;
+  labels?: Readonly<Record<string, string>>;
+  sourceDateEpoch?: number;
+  progress?: ProgressSink;
+  signal?: AbortSignal;
+  dryRun?: boolean;
+  pull?: boolean;
+  network?: string;
+  secrets?: ReadonlyMap<string, { src?: string; env?: string }>;
+}
+
+export interface StepReport {
+  readonly id: number;
+  readonly stage: number;
+  readonly name: string;
+  readonly kind: string;
+  readonly line: number;
+  readonly key: string;
+  readonly inputs: KeyInputs;
+  /** 'cached' | 'built' | 'config' (config-only, no layer) | 'would-build' (dry run miss) | 'would-hit'. */
+  status: 'cached' | 'built' | 'config' | 'would-build' | 'would-hit';
+  reasons?: string[];
+  ms?: number;
+  layer?: Descriptor;
+}
+
+export interface StageResult {
+  readonly index: number;
+  readonly key: string;
+  readonly config: ImageConfig;
+  readonly layers: Descriptor[];
+  /** Filesystem of the stage (for COPY --from); absent in dry runs. */
+  readonly fs?: LayerFS;
+}
+
+export interface BuildResult {
+  /** Manifest descriptor of the target image (absent in a dry run). */
+  manifest?: Descriptor;
+  configDigest?: string;
+  config: ImageConfig;
+  key: string;
+  steps: StepReport[];
+}
+
+const EMPTY_SHA = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+class Aborted extends Error {}
+
+export class BuildExecutor {
+  private readonly opts: ExecOptions;
+  private readonly progress: ProgressSink;
+  private readonly results = new Map<number, Promise<StageResult>>();
+  private readonly abort = new AbortController();
+  private nextId = 1;
+  readonly steps: StepReport[] = [];
+  private ctxFS: ContextFS | undefined;
+  private readonly created: string;
+  private readonly epoch: number | undefined;
+
+  constructor(private readonly plan: BuildPlan, opts: ExecOptions) {
+    this.opts = opts;
+    this.progress = opts.progress ?? SILENT;
+    this.epoch = opts.sourceDateEpoch;
+    this.created = epochToRFC3339(opts.sourceDateEpoch ?? 0);
+    if (opts.signal) {
+      if (opts.signal.aborted) this.abort.abort(opts.signal.reason);
+      else opts.signal.addEventListener('abort', () => this.abort.abort(opts.signal!.reason), { once: true });
+    }
+  }
+
+  private checkAbort(): void {
+    if (this.abort.signal.aborted) throw new Aborted('aborted');
+  }
+
+  private contextFS(span: Span): ContextFS {
+    if (!this.ctxFS) {
+      if (!this.opts.context) {
+        throw new TsbError('TSB4007', 'COPY/ADD from the build context, but this build has no context', {
+          span, hint: 'pass a context directory (tsbuild build DIR) or a tar on stdin.',
+        });
+      }
+      this.ctxFS = new ContextFS(this.opts.context());
+    }
+    return this.ctxFS;
+  }
+
+  async run(): Promise<BuildResult> {
+    for (const w of this.plan.warnings) this.progress.warn(w);
+    const all = this.plan.stages.map((s) => this.stage(s));
+    const settled = await Promise.allSettled(all);
+    this.ctxFS?.ctx.saveStatCache();
+    const failed = settled.find((r) => r.status === 'rejected' && !(r.reason instanceof Aborted));
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    const abortedOnly = settled.find((r) => r.status === 'rejected');
+    if (abortedOnly) {
+      throw new TsbError('TSB4008', 'build interrupted', { hint: 'the build was cancelled (signal); nothing was tagged.', exitCode: 130 });
+    }
+    const target = await this.results.get(this.plan.target)!;
+    const config = structuredClone(target.config);
+    if (this.opts.labels && Object.keys(this.opts.labels).length) {
+      config.config ??= {};
+      config.config.Labels = { ...(config.config.Labels ?? {}), ...this.opts.labels };
+    }
+    config.created = this.created;
+    this.steps.sort((a, b) => a.id - b.id);
+    if (this.opts.dryRun) return { config, key: target.key, steps: this.steps };
+    const manifest = await writeImage(this.opts.store, { config, layers: target.layers });
+    const m = await this.opts.store.blobs.readJSON<{ config: Descriptor }>(manifest.digest);
+    return { manifest, configDigest: m.config.digest, config, key: target.key, steps: this.steps };
+  }
+
+  private stage(ps: PlannedStage): Promise<StageResult> {
+    let p = this.results.get(ps.index);
+    if (!p) {
+      p = (async () => {
+        for (const d of ps.deps) if (!this.results.has(d)) this.stage(this.plan.all.get(d)!);
+        try {
+          return await this.runStage(ps);
+        } catch (e) {
+          if (!(e instanceof Aborted)) this.abort.abort(e);
+          throw e;
+        }
+      })();
+      this.results.set(ps.index, p);
+    }
+    return p;
+  }
+
+  private stageLabel(ps: PlannedStage): string {
+    if (this.plan.ir.stages.length === 1) return '';
+    return `${ps.name ?? `stage-${ps.index}`} `;
+  }
+
+  private async runStage(ps: PlannedStage): Promise<StageResult> {
+    const ir = this.plan.ir;
+    const stage = ps.stage;
+    const total = 1 + stage.instructions.filter(isLayerStep).length;
+    let n = 0;
+    const label = (text: string) => `[${this.stageLabel(ps)}${++n}/${total}] ${text}`;
+    const noCache = this.opts.noCache || this.opts.noCacheFilter?.has(String(ps.index))
+      || (ps.name !== undefined && this.opts.noCacheFilter?.has(ps.name.toLowerCase()));
+
+    // ---- FROM
+    let st: StageState;
+    let layers: Descriptor[] = [];
+    let key: string;
+    let fs: LayerFS | undefined;
+    const fromEv = this.event(ps, 'FROM', label(`FROM ${baseDisplay(ps)}`), stage.from.span.line);
+    const t0 = Date.now();
+    this.progress.start(fromEv);
+    try {
+      if (ps.base.kind === 'scratch') {
+        st = StageState.scratch(ps.platform, this.created);
+        key = computeKey(undefined, { op: 'FROM', base: 'scratch', platform: platformText(ps.platform) });
+        if (!this.opts.dryRun) fs = new LayerFS([]);
+      } else if (ps.base.kind === 'stage') {
+        const dep = await this.stage(this.plan.all.get(ps.base.index)!);
+        this.checkAbort();
+        st = new StageState(dep.config, this.created);
+        layers = [...dep.layers];
+        key = computeKey(undefined, { op: 'FROM', base: dep.key });
+        fs = dep.fs;
+      } else {
+        const img = await this.resolveImage(ps.base.ref, ps.platform, ps.base.span);
+        st = new StageState(img.config, this.created);
+        layers = img.layers;
+        key = computeKey(undefined, { op: 'FROM', base: img.digest, platform: platformText(ps.platform) });
+        if (!this.opts.dryRun) fs = new LayerFS(layers.map((l) => this.opts.store.blobs.path(l.digest)));
+      }
+    } catch (e) {
+      this.progress.error(fromEv, e, Date.now() - t0);
+      throw e;
+    }
+    st.cmdSet = false;
+    this.record(fromEv, key, { op: 'FROM' }, 'config', stage.from.span.line);
+    this.progress.done(fromEv, Date.now() - t0);
+
+    // ---- ONBUILD triggers of the base image
+    const triggers = st.cc.OnBuild ?? [];
+    let instructions: readonly StageInstr[] = stage.instructions;
+    if (triggers.length > 0 && ps.base.kind !== 'scratch') {
+      const parsed = await parseTriggers(triggers, stage.from.span);
+      instructions = [...parsed, ...instructions];
+      st.cc.OnBuild = null;
+    }
+
+    // ---- steps
+    for (const instr of instructions) {
+      this.checkAbort();
+      const r = await this.step(ps, st, instr, key, layers, fs, noCache ?? false, label);
+      key = r.key;
+      fs = r.fs;
+    }
+    st.config.rootfs = { type: 'layers', diff_ids: layers.map((l) => l.digest) };
+    return { index: ps.index, key, config: st.config, layers, ...(fs ? { fs } : {}) };
+  }
+
+  private event(ps: PlannedStage, kind: string, name: string, line: number): StepEvent {
+    return { id: this.nextId++, name, stage: ps.index, kind, line };
+  }
+
+  private record(ev: StepEvent, key: string, inputs: KeyInputs, status: StepReport['status'], line: number, extra: Partial<StepReport> = {}): StepReport {
+    const r: StepReport = { id: ev.id, stage: ev.stage, name: ev.name, kind: ev.kind, line, key, inputs, status, ...extra };
+    this.steps.push(r);
+    return r;
+  }
+
+  private async resolveImage(ref: string, platform: Platform, span: Span): Promise<{ config: ImageConfig; layers: Descriptor[]; digest: string }> {
+    const store = this.opts.store;
+    let img;
+    try {
+      const { resolveBaseImage } = await import('../oci/registry.js');
+      const pull = this.opts.dryRun ? 'never' : (this.opts.pull ? 'always' : 'missing');
+      img = (await resolveBaseImage(store, ref, { pull, platform, signal: this.abort.signal } as never)).image;
+    } catch (e) {
+      throw isTsbError(e) ? e.withSpan(span) : new TsbError('TSB3050', `cannot resolve base image ${ref}`, { span, cause: e });
+    }
+    const layers = img.config.rootfs.diff_ids.map((d, i) => layerDescriptor(d, img.manifest.layers[i]?.size ?? 0));
+    // Sizes of uncompressed blobs in our store (the manifest may list compressed ones).
+    for (let i = 0; i < layers.length; i++) {
+      const sz = await store.blobs.size(layers[i]!.digest);
+      if (sz !== undefined) layers[i] = layerDescriptor(layers[i]!.digest, sz);
+      else if (!this.opts.dryRun) {
+        throw new TsbError('TSB3051', `layer ${layers[i]!.digest} of ${ref} is missing from the store`, { span, hint: 'pull the image again (tsbuild pull) or run tsbuild store verify.' });
+      }
+    }
+    return { config: img.config, layers, digest: img.descriptor.digest };
+  }
+
+  /** One instruction. Returns the new chain key and stage filesystem. */
+  private async step(
+    ps: PlannedStage, st: StageState, instr: StageInstr, parent: string, layers: Descriptor[], fs: LayerFS | undefined,
+    noCache: boolean, label: (t: string) => string,
+  ): Promise<{ key: string; fs: LayerFS | undefined }> {
+    const ir = this.plan.ir;
+    const ex = new Expander(st.expansionEnv(), ir.escapeToken);
+    const line = instr.span.line;
+    const argInputs = (names: Iterable<string>): KeyInputs => {
+      const out: KeyInputs = {};
+      const env = st.envMap();
+      for (const n of names) {
+        if (env.has(n) || PROXY_ARGS.has(n)) continue;
+        const a = st.args.find((x) => x.name === n);
+        if (a) out[`arg:${n}`] = a.value ?? '(unset)';
+      }
+      return out;
+    };
+
+    if (instr.kind === 'ARG') {
+      this.applyArg(st, instr, ex);
+      const inputs: KeyInputs = { op: 'ARG', instruction: normalizeText(instr.original), ...argInputs(ex.used) };
+      return { key: computeKey(parent, inputs), fs };
+    }
+    if (!isLayerStep(instr)) {
+      const text = applyConfigInstr(st, instr, ex);
+      const inputs: KeyInputs = { op: instr.kind, instruction: normalizeText(text) };
+      return { key: computeKey(parent, inputs), fs };
+    }
+
+    const ev = this.event(ps, instr.kind, label(displayText(instr)), line);
+    const t0 = Date.now();
+    this.progress.start(ev);
+    try {
+      if (instr.kind === 'WORKDIR') return await this.workdir(st, instr, ex, parent, layers, fs, ev, t0, argInputs);
+      // COPY / ADD / RUN: keyed, cached.
+      const prepared = instr.kind === 'RUN'
+        ? this.prepareRun(st, instr, ex, argInputs)
+        : await this.prepareCopy(ps, st, instr, ex, fs, argInputs);
+      const key = computeKey(parent, prepared.inputs);
+      const store = this.opts.store;
+      let rec: CacheRecord | undefined;
+      if (!noCache) {
+        rec = await store.cache.get(key);
+        if (rec?.layer && !(await store.blobs.has(rec.layer.digest))) rec = undefined;
+      }
+      const ms = () => Date.now() - t0;
+      if (rec) {
+        this.progress.cached(ev);
+        if (!this.opts.dryRun) await store.cache.touch(key).catch(() => undefined);
+        const layer = rec.layer ? layerDescriptor(rec.layer.digest, rec.layer.size) : undefined;
+        fs = this.addLayer(st, layers, fs, layer, prepared.createdBy);
+        this.record(ev, key, prepared.inputs, this.opts.dryRun ? 'would-hit' : 'cached', line, { ...(layer ? { layer } : {}), ms: ms() });
+        return { key, fs };
+      }
+      const prev = (await store.cache.findBySource(this.opts.dockerfileKey, line, this.opts.scope))[0]
+        ?? (this.opts.scope !== undefined ? (await store.cache.findBySource(this.opts.dockerfileKey, line))[0] : undefined);
+      const reasons = noCache ? ['--no-cache'] : explainMiss(prepared.inputs, parent, prev);
+      this.progress.miss(ev, reasons);
+      if (this.opts.dryRun) {
+        this.record(ev, key, prepared.inputs, 'would-build', line, { reasons, ms: ms() });
+        return { key, fs };
+      }
+      const layer = await prepared.execute(ev);
+      this.checkAbort();
+      await store.cache.put({
+        key, parent, ...(layer ? { layer } : {}), instruction: normalizeText(instr.original).slice(0, 4000),
+        source: { file: this.opts.dockerfileKey, line }, inputs: prepared.inputs,
+        meta: { ...(this.opts.scope !== undefined ? { scope: this.opts.scope } : {}), kind: instr.kind },
+      });
+      fs = this.addLayer(st, layers, fs, layer, prepared.createdBy);
+      this.record(ev, key, prepared.inputs, 'built', line, { reasons, ms: ms(), ...(layer ? { layer } : {}) });
+      this.progress.done(ev, ms());
+      return { key, fs };
+    } catch (e) {
+      if (!(e instanceof Aborted)) this.progress.error(ev, e, Date.now() - t0);
+      throw isTsbError(e) ? e.withSpan(instr.span) : e;
+    }
+  }
+
+  private addLayer(st: StageState, layers: Descriptor[], fs: LayerFS | undefined, layer: Descriptor | undefined, createdBy: string): LayerFS | undefined {
+    if (layer) {
+      layers.push(layer);
+      st.history(createdBy, false);
+      if (fs && !this.opts.dryRun) fs = fs.extend(this.opts.store.blobs.path(layer.digest));
+    } else st.history(createdBy, true);
+    return fs;
+  }
+
+  private applyArg(st: StageState, instr: ArgInstr, ex: Expander): void {
+    const parts: string[] = [];
+    for (const kv of instr.args) {
+      const name = kv.key.raw;
+      let value: string | undefined;
+      const def = kv.value ? ex.word(kv.value) : undefined;
+      if (this.plan.buildArgs.has(name)) value = this.plan.buildArgs.get(name);
+      else if (def !== undefined) value = def;
+      else if (this.plan.metaArgs.has(name)) value = this.plan.metaArgs.get(name);
+      else if (this.plan.predefined.has(name)) value = this.plan.predefined.get(name);
+      const i = st.args.findIndex((a) => a.name === name);
+      if (i >= 0) st.args.splice(i, 1);
+      st.args.push({ name, value });
+      parts.push(def !== undefined ? `${name}=${def}` : name);
+    }
+    st.history(`ARG ${parts.join(' ')}`, true);
+  }
+
+  // ---------------------------------------------------------------------------------- WORKDIR
+
+  private async workdir(
+    st: StageState, instr: WorkdirInstr, ex: Expander, parent: string, layers: Descriptor[], fs: LayerFS | undefined,
+    ev: StepEvent, t0: number, argInputs: (n: Iterable<string>) => KeyInputs,
+  ): Promise<{ key: string; fs: LayerFS | undefined }> {
+    const wd = resolveWorkdir(st.workdir(), ex.word(instr.path), instr.path.span);
+    st.cc.WorkingDir = wd;
+    const user = st.cc.User ?? '';
+    const inputs: KeyInputs = { op: 'WORKDIR', instruction: `WORKDIR ${wd}`, user, ...argInputs(ex.used) };
+    const key = computeKey(parent, inputs);
+    let layer: Descriptor | undefined;
+    if (!this.opts.dryRun && fs && wd !== '/') {
+      const missing: string[] = [];
+      const parts = wd.slice(1).split('/');
+      let cur = '';
+      for (const p of parts) {
+        cur = cur ? `${cur}/${p}` : p;
+        const real = fs.realDest('/' + cur).slice(1);
+        const t = await fs.typeOf('/' + real);
+        if (t === undefined) missing.push(real);
+      }
+      if (missing.length) {
+        const owner = user ? await resolveOwner(parseChown(user), etcReader(fs), instr.span).catch(() => ({ uid: 0, gid: 0 })) : { uid: 0, gid: 0 };
+        const w = new LayerWriter(this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {});
+        for (const m of missing) w.add({ path: m, type: 'dir', mode: 0o755, uid: owner.uid, gid: owner.gid, mtime: this.epoch ?? 0 });
+        const r = await w.commit(this.opts.store.blobs);
+        layer = layerDescriptor(r.diffId, r.size);
+      }
+    }
+    fs = this.addLayer(st, layers, fs, layer, `WORKDIR ${wd}`);
+    this.record(ev, key, inputs, this.opts.dryRun ? 'would-hit' : 'built', instr.span.line, { ms: Date.now() - t0, ...(layer ? { layer } : {}) });
+    this.progress.done(ev, Date.now() - t0);
+    return { key, fs };
+  }
+
+  // ---------------------------------------------------------------------------------- RUN
+
+  private prepareRun(st: StageState, instr: RunInstr, ex: Expander, argInputs: (n: Iterable<string>) => KeyInputs): Prepared {
+    const shell = st.shell();
+    const argv = commandArgv(instr.command, shell);
+    const env = st.envMap();
+    const argNames = st.args.map((a) => a.name).filter((n) => !PROXY_ARGS.has(n));
+    const inputs: KeyInputs = {
+      op: 'RUN',
+      instruction: normalizeText(instr.command.form === 'exec' ? JSON.stringify(instr.command.argv) : instr.command.text),
+      argv: JSON.stringify(argv),
+      env: sha256Hex(JSON.stringify(st.cc.Env ?? [])),
+      user: st.cc.User ?? '',
+      workdir: st.workdir(),
+      ...(instr.heredocs.length ? { heredocs: sha256Hex(JSON.stringify(instr.heredocs.map((h) => [h.name, h.content, h.expand, h.fileDescriptor]))) } : {}),
+      ...(instr.mounts.length ? { mounts: JSON.stringify(instr.mounts.map((m) => [m.type, [...m.options].sort()])) } : {}),
+      ...(instr.network ? { network: instr.network.raw } : {}),
+      ...(instr.security ? { security: instr.security.raw } : {}),
+      ...argInputs(argNames),
+    };
+    void ex;
+    const createdBy = `RUN ${runCreatedBy(argv, st.args.filter((a) => !PROXY_ARGS.has(a.name)), env)} # buildkit`;
+    return {
+      inputs, createdBy,
+      execute: async () => {
+        throw new TsbError('TSB4100', 'RUN is not supported yet', {
+          span: instr.span, hint: 'the sandbox that runs RUN steps has not landed in this build of tsbuild; remove RUN or use a cached result.',
+        });
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------------------------- COPY / ADD
+
+  private async prepareCopy(
+    ps: PlannedStage, st: StageState, instr: CopyInstr, ex: Expander, fs: LayerFS | undefined,
+    argInputs: (n: Iterable<string>) => KeyInputs,
+  ): Promise<Prepared> {
+    const heredocAt = new Map<number, Heredoc>(instr.heredocs.map((h) => [h.sourceIndex, h]));
+    const heredocSources: Heredoc[] = [];
+    const srcTexts: string[] = [];
+    instr.sources.forEach((w, i) => {
+      const hd = heredocAt.get(i);
+      if (hd) heredocSources.push(hd);
+      else srcTexts.push(ex.word(w));
+    });
+    const destText = ex.word(instr.dest);
+    const fromText = instr.from ? ex.word(instr.from) : undefined;
+    const chownText = instr.chown ? ex.word(instr.chown) : undefined;
+    const chmodText = instr.chmod ? ex.word(instr.chmod) : undefined;
+    const excludes = instr.exclude.map((w) => ex.word(w));
+    const checksum = instr.checksum ? ex.word(instr.checksum) : undefined;
+    const chmod: ParsedChmod | undefined = chmodText !== undefined ? parseChmod(chmodText, instr.chmod!.span) : undefined;
+    const chownSpec = chownText !== undefined && chownText !== '' ? parseChown(chownText, instr.chown!.span) : undefined;
+    const dest = destAgainstWorkdir(destText, st.workdir());
+    if (srcTexts.length + heredocSources.length === 0) {
+      throw new TsbError('TSB3060', `${instr.kind} needs at least one source`, { span: instr.span });
+    }
+
+    // Source filesystem: the context, another stage, or an image.
+    let source: SourceFS;
+    let fromKey: string | undefined;
+    let fromContext = true;
+    if (fromText !== undefined) {
+      fromContext = false;
+      const lower = fromText.toLowerCase();
+      const byName = [...this.plan.all.values()].find((s) => s.name === lower || String(s.index) === lower);
+      if (byName && byName.index < ps.index) {
+        const dep = await this.stage(byName);
+        fromKey = dep.key;
+        source = dep.fs ?? new LayerFS([]);
+      } else {
+        const img = await this.resolveImage(fromText, ps.platform, instr.from!.span);
+        fromKey = img.digest;
+        source = this.opts.dryRun ? new LayerFS([]) : new LayerFS(img.layers.map((l) => this.opts.store.blobs.path(l.digest)));
+      }
+    } else if (srcTexts.length > 0) {
+      source = this.contextFS(instr.span);
+    } else {
+      source = new LayerFS([]);
+    }
+
+    // URLs (ADD only).
+    const urls = instr.kind === 'ADD' ? srcTexts.filter(isURL) : [];
+    const localSrcs = srcTexts.filter((s) => !urls.includes(s));
+    if (instr.kind === 'COPY' && srcTexts.some(isURL)) {
+      throw new TsbError('TSB3061', 'source can not be a URL for COPY', { span: instr.span, hint: 'use ADD for URLs.' });
+    }
+    if (checksum !== undefined && (urls.length === 0 || srcTexts.length !== 1)) {
+      throw new TsbError('TSB3062', '--checksum can only be used with a single HTTP(S) source', { span: instr.checksum!.span });
+    }
+
+    const destView: DestView = fs ?? new LayerFS([]);
+    const realDest = fs ? fs.realDest(dest) : dest;
+    const sel = localSrcs.length > 0
+      ? await selectCopy(source, destView, {
+        sources: localSrcs, dest: realDest, parents: instr.parents, exclude: excludes, span: instr.span,
+        ...(urls.length + heredocSources.length > 0 ? { } : {}),
+      })
+      : { items: [] as CopyItem[], sourcePaths: [] as string[] };
+    const multi = localSrcs.length + urls.length + heredocSources.length > 1;
+
+    // Key inputs.
+    const inputs: KeyInputs = {
+      op: instr.kind,
+      instruction: normalizeText(`${instr.kind} ${flagText(instr)} ${[...instr.sources.map((w) => w.raw), instr.dest.raw].join(' ')}`),
+      dest,
+      ...argInputs(ex.used),
+    };
+    if (fromKey !== undefined) inputs.from = fromKey;
+    if (fromContext && localSrcs.length > 0) {
+      const cfs = source as ContextFS;
+      const keys = await mapLimit(sel.sourcePaths, 16, async (p) => [p, await cfs.keyOf((await cfs.lstat(p))!)] as const);
+      for (const [p, k] of keys) inputs[`file:${p === '' ? '.' : p}`] = k;
+    } else if (localSrcs.length > 0) {
+      inputs.selected = sha256Hex(sel.sourcePaths.join('\n'));
+    }
+    for (const h of heredocSources) inputs[`heredoc:${h.name}`] = sha256Hex(heredocContent(h, st, ir(this.plan)));
+    // Remote sources are fetched now so their content keys the step.
+    const fetched: { url: string; file: string; digest: string; mtime: number; name: string }[] = [];
+    let tmpDir: string | undefined;
+    if (urls.length > 0) {
+      tmpDir = await mkdtemp(join(tmpdir(), 'tsbuild-add-'));
+      for (const u of urls) {
+        const f = await fetchURL(u, tmpDir, checksum, instr.span, this.abort.signal);
+        fetched.push(f);
+        inputs[`url:${u}`] = f.digest;
+      }
+    }
+    // ADD of a local archive: detected by content now (it changes the result, and the digest is keyed).
+    const archives = new Set<string>();
+    if (instr.kind === 'ADD' && fromContext && instr.unpack !== false) {
+      for (const it of sel.items) {
+        if (it.src.type !== 'file' || !localSrcs.length) continue;
+        const isTop = sel.items.indexOf(it) >= 0 && isTopSource(it, localSrcs);
+        if (isTop && await looksLikeArchive((source as ContextFS).absPath(it.src.path))) archives.add(it.src.path);
+      }
+      if (archives.size) inputs.unpack = [...archives].sort().join(',');
+    }
+    if (chownText) inputs.chown = chownText;
+    if (chmodText) inputs.chmod = chmodText;
+    if (instr.link) inputs.link = 'true';
+
+    const createdBy = `${instr.kind} ${[...srcTexts, ...heredocSources.map((h) => `<<${h.name}`), destText].join(' ')} # buildkit`;
+    const epoch = this.epoch;
+    const store = this.opts.store;
+    const execute = async (): Promise<Descriptor | undefined> => {
+      try {
+        const owner: Owner | undefined = chownSpec ? await resolveOwner(chownSpec, etcReader(fs), instr.chown!.span) : undefined;
+        const entries: LayerEntry[] = [];
+        const ownerOf = (n: SrcNode) => owner ?? (fromContext ? { uid: 0, gid: 0 } : { uid: n.uid ?? 0, gid: n.gid ?? 0 });
+        const modeOf = (n: SrcNode) => (chmod ? chmod.apply(n.perm, n.type === 'dir') : n.perm);
+        const destIsDirForExtra = realDest.endsWith('/') || multi;
+        const destRel = cleanAbs(realDest);
+        const extra: CopyItem[] = [];
+        // Archives unpack into the destination directory instead of being copied.
+        const unpackDirs: string[] = [];
+        for (const it of sel.items) {
+          if (archives.has(it.src.path) && it.src.type === 'file' && isTopSource(it, localSrcs)) continue;
+          if (it.dest === '') continue;
+          const o = ownerOf(it.src);
+          const e: LayerEntry = { path: it.dest, type: it.src.type === 'other' ? 'file' : it.src.type, mode: modeOf(it.src), uid: o.uid, gid: o.gid, mtime: it.src.mtime };
+          if (it.src.type === 'other') continue; // sockets/fifos/devices are not copied
+          if (it.src.type === 'file') {
+            e.size = it.src.size;
+            if (fromContext) e.source = { path: (source as ContextFS).absPath(it.src.path) };
+            else { const lfs = source as LayerFS; const p = it.src.path; e.source = { stream: () => lfs.openStream(p) as never }; }
+          } else if (it.src.type === 'symlink') e.linkname = it.src.linkTarget!;
+          entries.push(e);
+        }
+        for (const h of heredocSources) {
+          const content = Buffer.from(heredocContent(h, st, ir(this.plan)));
+          const path = destIsDirForExtra || realDest.endsWith('/') ? joinRel(destRel, h.name) : destRel;
+          const o = owner ?? { uid: 0, gid: 0 };
+          entries.push({ path, type: 'file', mode: chmod ? chmod.apply(0o644, false) : 0o644, uid: o.uid, gid: o.gid, mtime: epoch ?? 0, source: { buffer: content }, size: content.length });
+          extra.push({ dest: path, src: { path: h.name, type: 'file', perm: 0o644, size: content.length, mtime: 0 } });
+        }
+        for (const f of fetched) {
+          const path = destIsDirForExtra ? joinRel(destRel, f.name) : destRel;
+          const o = owner ?? { uid: 0, gid: 0 };
+          const st2 = await lstat(f.file);
+          entries.push({ path, type: 'file', mode: chmod ? chmod.apply(0o600, false) : 0o600, uid: o.uid, gid: o.gid, mtime: f.mtime, source: { path: f.file }, size: st2.size });
+          extra.push({ dest: path, src: { path: f.name, type: 'file', perm: 0o600, size: st2.size, mtime: f.mtime } });
+        }
+        for (const a of archives) {
+          const dir = await mkdtemp(join(tmpdir(), 'tsbuild-unpack-'));
+          unpackDirs.push(dir);
+          const { unpackLayerFlat } = await import('./layer/unpack.js');
+          const { createReadStream } = await import('node:fs');
+          await unpackLayerFlat(createReadStream((source as ContextFS).absPath(a)), dir, {} as never);
+          const unpacked = await walkHostDir(dir);
+          for (const u of unpacked) {
+            const path = joinRel(destRel, u.rel);
+            const o = owner ?? { uid: u.uid, gid: u.gid };
+            const e: LayerEntry = { path, type: u.type, mode: chmod ? chmod.apply(u.perm, u.type === 'dir') : u.perm, uid: o.uid, gid: o.gid, mtime: u.mtime };
+            if (u.type === 'file') { e.source = { path: join(dir, u.rel) }; e.size = u.size; }
+            if (u.type === 'symlink') e.linkname = u.link!;
+            entries.push(e);
+            extra.push({ dest: path, src: { path: u.rel, type: u.type, perm: u.perm, size: u.size, mtime: u.mtime } });
+          }
+          if (destRel !== '') extra.push({ dest: destRel, src: { path: '', type: 'dir', perm: 0o755, size: 0, mtime: 0 }, implicitDir: true });
+        }
+        const allItems = [...sel.items.filter((i) => !archives.has(i.src.path)), ...extra];
+        const present = new Set(entries.map((e) => e.path));
+        const parents = await missingParents(destView, allItems);
+        const po = owner ?? { uid: 0, gid: 0 };
+        for (const p of parents) {
+          if (present.has(p)) continue;
+          present.add(p);
+          entries.push({ path: p, type: 'dir', mode: 0o755, uid: po.uid, gid: po.gid, mtime: epoch ?? 0 });
+        }
+        if (entries.length === 0) return undefined;
+        const w = new LayerWriter(epoch !== undefined ? { sourceDateEpoch: epoch } : {});
+        const seen = new Set<string>();
+        for (const e of entries) { if (seen.has(e.path)) continue; seen.add(e.path); w.add(e); }
+        const r = await w.commit(store.blobs);
+        for (const d of unpackDirs) await rm(d, { recursive: true, force: true });
+        return layerDescriptor(r.diffId, r.size);
+      } finally {
+        if (tmpDir) await rm(tmpDir, { recursive: true, force: true });
+      }
+    };
+    if (this.opts.dryRun && tmpDir) await rm(tmpDir, { recursive: true, force: true });
+    return { inputs, createdBy, execute };
+  }
+}
+
+interface Prepared {
+  inputs: KeyInputs;
+  createdBy: string;
+  execute: (ev: StepEvent) => Promise<Descriptor | undefined>;
+}
+
+function ir(plan: BuildPlan) { return plan.ir; }
+
+function isLayerStep(i: StageInstr): i is CopyInstr | RunInstr | WorkdirInstr {
+  return i.kind === 'COPY' || i.kind === 'ADD' || i.kind === 'RUN' || i.kind === 'WORKDIR';
+}
+
+function baseDisplay(ps: PlannedStage): string {
+  if (ps.base.kind === 'scratch') return 'scratch';
+  if (ps.base.kind === 'stage') return ps.stage.from.image.raw;
+  return ps.base.ref;
+}
+
+function platformText(p: Platform): string {
+  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
+}
+
+function displayText(i: StageInstr): string {
+  const first = i.original.split('\n')[0]!;
+  return normalizeText(first).slice(0, 200);
+}
+
+function flagText(i: CopyInstr): string {
+  const f: string[] = [];
+  if (i.from) f.push(`--from=${i.from.raw}`);
+  if (i.chown) f.push(`--chown=${i.chown.raw}`);
+  if (i.chmod) f.push(`--chmod=${i.chmod.raw}`);
+  if (i.link) f.push('--link');
+  if (i.parents) f.push('--parents');
+  for (const e of i.exclude) f.push(`--exclude=${e.raw}`);
+  if (i.checksum) f.push(`--checksum=${i.checksum.raw}`);
+  if (i.keepGitDir) f.push('--keep-git-dir');
+  if (i.unpack !== undefined) f.push(`--unpack=${i.unpack}`);
+  return f.sort().join(' ');
+}
+
+function heredocContent(h: Heredoc, st: StageState, irx: { escapeToken: '\\' | '`' }): string {
+  if (!h.expand) return h.content;
+  return expandShellWord(h.content, st.expansionEnv(), irx.escapeToken, { skipProcessQuotes: true }).value;
+}
+
+function isURL(s: string): boolean {
+  return /^https?:\/\//i.test(s);
+}
+
+function isTopSource(it: CopyItem, srcs: readonly string[]): boolean {
+  const p = it.src.path;
+  return srcs.some((s) => s.replace(/^\/+/, '').replace(/^\.\//, '') === p) || srcs.some((s) => /[*?[]/.test(s));
+}
+
+async function looksLikeArchive(path: string): Promise<boolean> {
+  const { open } = await import('node:fs/promises');
+  const fh = await open(path, 'r');
+  try {
+    const b = Buffer.alloc(512);
+    const { bytesRead } = await fh.read(b, 0, 512, 0);
+    if (bytesRead >= 3 && b[0] === 0x1f && b[1] === 0x8b) return true; // gzip
+    if (bytesRead >= 3 && b.subarray(0, 3).toString('latin1') === 'BZh') return true;
+    if (bytesRead >= 6 && b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return true;
+    if (bytesRead >= 4 && b.readUInt32LE(0) === 0xfd2fb528) return true; // zstd
+    if (bytesRead >= 263 && b.subarray(257, 262).toString('latin1') === 'ustar') return true;
+    return false;
+  } finally { await fh.close(); }
+}
+
+async function walkHostDir(root: string): Promise<{ rel: string; type: 'file' | 'dir' | 'symlink'; perm: number; uid: number; gid: number; size: number; mtime: number; link?: string }[]> {
+  const out: { rel: string; type: 'file' | 'dir' | 'symlink'; perm: number; uid: number; gid: number; size: number; mtime: number; link?: string }[] = [];
+  const walk = async (rel: string) => {
+    const names = (await readdir(rel ? join(root, rel) : root)).sort();
+    for (const n of names) {
+      const r = rel ? `${rel}/${n}` : n;
+      const s = await lstat(join(root, r));
+      const type = s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'symlink' : s.isFile() ? 'file' : undefined;
+      if (!type) continue;
+      out.push({ rel: r, type, perm: s.mode & 0o7777, uid: s.uid, gid: s.gid, size: type === 'file' ? s.size : 0, mtime: Math.trunc(s.mtimeMs / 1000), ...(type === 'symlink' ? { link: await readlink(join(root, r)) } : {}) });
+      if (type === 'dir') await walk(r);
+    }
+  };
+  await walk('');
+  return out;
+}
+
+function cleanAbs(p: string): string {
+  return p.split('/').filter((x) => x && x !== '.').join('/');
+}
+
+function joinRel(a: string, b: string): string {
+  return a === '' ? b : `${a}/${b}`;
+}
+
+function etcReader(fs: LayerFS | undefined) {
+  return async (p: '/etc/passwd' | '/etc/group') => fs?.readFileSync(p)?.toString('utf8');
+}
+
+async function mapLimit<T, R>(xs: readonly T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(xs.length);
+  let i = 0;
+  const worker = async () => { while (i < xs.length) { const k = i++; out[k] = await fn(xs[k]!); } };
+  await Promise.all(Array.from({ length: Math.min(limit, xs.length) }, worker));
+  return out;
+}
+
+/** ONBUILD triggers of a base image → IR instructions (parsed like a Dockerfile of their own). */
+async function parseTriggers(triggers: readonly string[], span: Span): Promise<StageInstr[]> {
+  const text = `FROM scratch\n${triggers.join('\n')}\n`;
+  try {
+    const syn = await import('../syntax/index.js') as unknown as { parse: (t: string, f: string) => unknown };
+    const irm = await import('../ir/index.js') as unknown as { toIR: (a: unknown) => { stages: { instructions: StageInstr[] }[] } };
+    const out = irm.toIR(syn.parse(text, `${span.file} (ONBUILD)`));
+    return out.stages[0]!.instructions.map((i) => ({ ...i, span }));
+  } catch (e) {
+    throw new TsbError('TSB3070', 'cannot run the base image\'s ONBUILD triggers', { span, cause: e, hint: 'the base image carries an ONBUILD instruction tsbuild could not parse.' });
+  }
+}
+
+/** Download an ADD URL into dir, verifying --checksum. */
+async function fetchURL(url: string, dir: string, checksum: string | undefined, span: Span, signal: AbortSignal): Promise<{ url: string; file: string; digest: string; mtime: number; name: string }> {
+  const { createWriteStream } = await import('node:fs');
+  let res: Response;
+  try { res = await fetch(url, { signal, redirect: 'follow' }); } catch (e) {
+    throw new TsbError('TSB4020', `failed to fetch ${url}`, { span, cause: e, hint: 'check the URL and that the server is reachable.' });
+  }
+  if (!res.ok || !res.body) {
+    throw new TsbError('TSB4021', `failed to fetch ${url}: HTTP ${res.status}`, { span, hint: 'check the URL.' });
+  }
+  const u = new URL(url);
+  let name = decodeURIComponent(u.pathname.split('/').filter(Boolean).pop() ?? '');
+  if (!name || name === '.' || name === '..') name = '__unnamed__';
+  const file = join(dir, `dl-${createHash('sha256').update(url).digest('hex').slice(0, 16)}`);
+  const h = createHash('sha256');
+  const out = createWriteStream(file);
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    h.update(chunk);
+    if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+  }
+  await new Promise<void>((res2, rej) => { out.on('error', rej); out.end(() => res2()); });
+  const digest = 'sha256:' + h.digest('hex');
+  if (checksum !== undefined) {
+    const want = checksum.includes(':') ? checksum : `sha256:${checksum}`;
+    if (!/^sha256:[0-9a-f]{64}$/.test(want)) {
+      throw new TsbError('TSB3063', `unsupported --checksum "${checksum}"`, { span, hint: 'write --checksum=sha256:<64 hex digits>.' });
+    }
+    if (want !== digest) {
+      throw new TsbError('TSB4022', `digest mismatch for ${url}: expected ${want}, got ${digest}`, { span, hint: 'the file changed on the server, or the checksum is wrong.' });
+    }
+  }
+  const lm = res.headers.get('last-modified');
+  const mtime = lm ? Math.trunc(Date.parse(lm) / 1000) || 0 : 0;
+  return { url, file, digest, mtime, name };
+}
+
+export { EMPTY_SHA };

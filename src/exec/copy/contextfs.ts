@@ -1,0 +1,46 @@
+/**
+ * The build context as a COPY source (SourceFS over src/plan/context's BuildContext): entries are
+ * the walked, .dockerignore-filtered set; symlinks resolve inside the context only (TSB4001 when
+ * one leads out). Files keep their mode and mtime; their owner is 0:0 in the image (BuildKit's
+ * context transfer drops host ownership), so `uid`/`gid` are left out here.
+ */
+import type { BuildContext, CtxEntry } from '../../plan/context.js';
+import type { SourceFS, SrcNode } from './select.js';
+
+export class ContextFS implements SourceFS {
+  constructor(readonly ctx: BuildContext) {}
+
+  private node(e: CtxEntry): SrcNode {
+    return {
+      path: e.rel, type: e.type, perm: e.mode & 0o7777, size: e.size,
+      mtime: Number(e.mtimeNs / 1_000_000_000n),
+      ...(e.linkTarget !== undefined ? { linkTarget: e.linkTarget } : {}),
+    };
+  }
+
+  async lstat(path: string): Promise<SrcNode | undefined> {
+    const e = this.ctx.get(path);
+    return e ? this.node(e) : undefined;
+  }
+
+  async readdir(path: string): Promise<readonly string[]> {
+    return this.ctx.children(path);
+  }
+
+  async resolve(path: string): Promise<SrcNode | undefined> {
+    const e = this.ctx.resolve(path, true);
+    return e ? this.node(e) : undefined;
+  }
+
+  /** Key text of an entry: type, mode, content digest or link target (never mtime). */
+  async keyOf(node: SrcNode): Promise<string> {
+    const perm = node.perm.toString(8).padStart(4, '0');
+    if (node.type === 'file') return `file ${perm} 0:0 ${await this.ctx.digest(node.path)}`;
+    if (node.type === 'symlink') return `symlink ${perm} 0:0 ${node.linkTarget}`;
+    return `${node.type} ${perm} 0:0 -`;
+  }
+
+  absPath(path: string): string {
+    return this.ctx.abs(path);
+  }
+}
