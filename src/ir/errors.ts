@@ -28,6 +28,7 @@ export const IR_ERRORS = {
   TSB2018: 'Dockerfile has no FROM (no stage to build)',
   TSB2019: 'empty VOLUME path',
   TSB2020: 'feature tsbuild does not support (e.g. RUN --device)',
+  TSB2021: 'lint warning while the # check=error=true directive is set',
   TSB2030: 'shell-word syntax error (unterminated quote, missing brace, bad substitution)',
   TSB2031: 'unsupported ${VAR<modifier>} substitution',
   TSB2032: 'required variable unset or empty (${VAR?msg}, ${VAR:?msg})',

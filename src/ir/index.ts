@@ -66,6 +66,8 @@ const MIN_HEALTH_INTERVAL_NS = 1e6; // Docker's container.MinimumDuration (1ms)
 
 class Lowerer {
   readonly warnings: Warning[] = [];
+  /** The current stage (or the stage it builds on) has a SHELL: shell-form CMD is then intended. */
+  shellChanged = false;
 
   constructor(readonly ast: DockerfileAST) {}
 
@@ -166,6 +168,13 @@ class Lowerer {
   }
 
   warn(rule: string, message: string, at: Instruction | Span): void {
+    if ('keyword' in at) {
+      // `# check=skip=Rule` in the comment right above an instruction silences it there (BuildKit).
+      for (const c of at.prevComment) {
+        const m = /^\s*check\s*=(.*)$/i.exec(c);
+        if (m && parseCheck(m[1]!).skip(rule)) return;
+      }
+    }
     const span = 'keyword' in at ? this.keywordSpan(at) : at;
     this.warnings.push({ rule, message, span });
   }
@@ -223,7 +232,7 @@ class Lowerer {
       case 'ENTRYPOINT': {
         this.noFlags(ins, kw);
         const command = this.command(ins, ins.args);
-        if (!ins.json && ins.args.length > 0) {
+        if (!ins.json && ins.args.length > 0 && !this.shellChanged) {
           this.warn('JSONArgsRecommended', `JSON arguments recommended for ${kw} to prevent unintended behavior related to OS signals`, ins);
         }
         return kw === 'CMD' ? { kind: 'CMD', ...base, command } : { kind: 'ENTRYPOINT', ...base, command };
@@ -234,6 +243,7 @@ class Lowerer {
         if (!ins.json) {
           this.fail('TSB2013', 'SHELL requires the arguments to be in JSON form', spanOf(ins.args), 'write SHELL ["/bin/bash", "-c"].');
         }
+        this.shellChanged = true;
         return { kind: 'SHELL', ...base, argv: ins.args.map((a) => a.value) };
       }
       case 'ENV':
@@ -460,6 +470,42 @@ function splitSpan(a: ArgNode, eq: number): [Span, Span] {
   ];
 }
 
+/** Rule names of BuildKit's linter that src/syntax and src/ir emit (what `# check=error=true` fails on). */
+const BUILDKIT_RULES = new Set([
+  'NoEmptyContinuation', 'StageNameCasing', 'FromAsCasing', 'ConsistentInstructionCasing', 'JSONArgsRecommended',
+  'MaintainerDeprecated', 'LegacyKeyValueFormat', 'ReservedStageName', 'ExposeProtoCasing',
+]);
+
+/**
+ * The `# check=skip=Rule1,Rule2;error=true` directive (BuildKit's linter options). `skip=all`
+ * silences every rule; unknown options are ignored, as BuildKit does.
+ */
+function checkDirective(ast: DockerfileAST): { skip: (rule: string) => boolean; error: boolean } {
+  return parseCheck(ast.directives.find((x) => x.name === 'check')?.value ?? '');
+}
+
+function parseCheck(text: string): { skip: (rule: string) => boolean; error: boolean } {
+  const skipped = new Set<string>();
+  let all = false;
+  let error = false;
+  for (const part of text.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq < 0) continue;
+    const key = part.slice(0, eq).trim().toLowerCase();
+    const value = part.slice(eq + 1).trim();
+    if (key === 'skip') {
+      for (const r of value.split(',')) {
+        const t = r.trim();
+        if (t.toLowerCase() === 'all') all = true;
+        else if (t) skipped.add(t);
+      }
+    } else if (key === 'error') {
+      error = ['1', 't', 'true'].includes(value.toLowerCase());
+    }
+  }
+  return { skip: (rule) => (all && BUILDKIT_RULES.has(rule)) || skipped.has(rule), error };
+}
+
 /** Cheap syntax-only BuildKit lint rules over the whole file. */
 function lint(ast: DockerfileAST, lw: Lowerer): void {
   let lower = 0;
@@ -486,7 +532,17 @@ export function toIR(ast: DockerfileAST): DockerfileIR {
   const metaArgs: ArgInstr[] = [];
   const stages: { index: number; name?: string; from: FromInstr; instructions: StageInstr[] }[] = [];
   const names = new Map<string, FromInstr>();
+  const shellByStage = new Map<string, boolean>();
+  const endStage = () => {
+    const cur = stages[stages.length - 1];
+    if (cur?.name !== undefined) shellByStage.set(cur.name, lw.shellChanged);
+  };
   for (const ins of ast.instructions) {
+    // FROM resets the stage state before it is lowered (a stage built on a stage inherits its SHELL).
+    if (ins.keyword.toUpperCase() === 'FROM') {
+      endStage();
+      lw.shellChanged = shellByStage.get(ins.args[0]?.value.toLowerCase() ?? '') ?? false;
+    }
     const node = lw.lower(ins);
     if (node.kind === 'FROM') {
       if (node.stageName !== undefined) {
@@ -523,6 +579,16 @@ export function toIR(ast: DockerfileAST): DockerfileIR {
     throw irError('TSB2018', 'dockerfile contains no stages to build', ast.span, 'add FROM image (or FROM scratch).');
   }
   lint(ast, lw);
+  const check = checkDirective(ast);
+  const warnings = [...ast.warnings, ...lw.warnings].filter((w) => !check.skip(w.rule));
+  if (check.error) {
+    const violations = warnings.filter((w) => BUILDKIT_RULES.has(w.rule));
+    if (violations.length) {
+      const rules = [...new Set(violations.map((w) => w.rule))];
+      throw irError('TSB2021', `lint violation found for rules: ${rules.join(', ')}`, violations[0]!.span,
+        `${violations[0]!.message}; fix it, or drop error=true from the # check= directive.`);
+    }
+  }
   const outStages: Stage[] = stages.map((s) => {
     const last = s.instructions.length ? s.instructions[s.instructions.length - 1]!.span : s.from.span;
     return { ...s, span: joinSpans(s.from.span, last) };
@@ -533,7 +599,7 @@ export function toIR(ast: DockerfileAST): DockerfileIR {
     escapeToken: ast.escapeToken,
     metaArgs,
     stages: outStages,
-    warnings: [...ast.warnings, ...lw.warnings],
+    warnings,
   };
 }
 
