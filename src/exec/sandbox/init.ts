@@ -376,7 +376,9 @@ export function sandboxInit(req: Req, secureJoin: SecureJoin, resolveUser: Resol
       const prog = Buffer.from(spec.seccomp, 'base64');
       check(prctlFilter(PR_SET_SECCOMP, 2, { len: prog.length / 8, filter: prog }, 0, 0), 'install seccomp filter');
     }
-    check(c.setgroups(who.sgids.length, who.sgids.length ? who.sgids : null), 'setgroups');
+    // Like moby: the primary gid first, then the supplementary ones.
+    const groups = [...new Set([who.gid, ...who.sgids])];
+    check(c.setgroups(groups.length, groups), 'setgroups');
     check(c.setresgid(who.gid, who.gid, who.gid), 'setresgid');
     check(c.setresuid(who.uid, who.uid, who.uid), 'setresuid');
     c.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0); // set*id cleared it; unshare's death must still kill us
