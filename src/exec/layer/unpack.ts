@@ -63,10 +63,14 @@ async function* viaProcess(cmd: string, format: Compression, input: AsyncIterabl
   })();
   let feedErr: unknown;
   feed.catch((e) => { feedErr = e; child.kill(); });
+  let complete = false;
   try {
     for await (const c of child.stdout) yield c as Buffer;
+    complete = true;
   } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill();
+    // Only a consumer that stops early (or an error) kills the decompressor; after EOF on stdout
+    // the process is merely about to exit.
+    if (!complete && child.exitCode === null && child.signalCode === null) child.kill();
   }
   const { code, err } = await exited;
   await feed.catch(() => undefined);

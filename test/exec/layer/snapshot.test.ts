@@ -1,0 +1,65 @@
+/** Snapshots in the REAL store: chain ids, unpack-once, compressed blobs, diff_id verification. */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { openStore } from '../../../store/index.js';
+import { chainIds, ensureLayerSnapshot, snapshotsForImage } from '../../../src/exec/layer/snapshot.js';
+import { LayerWriter } from '../../../src/exec/layer/writer.js';
+import { MergedView } from '../../../src/exec/layer/view.js';
+import { cleanup, collect, sha256, tmp } from './helpers.js';
+
+afterAll(cleanup);
+
+describe('chainIds', () => {
+  test('follows the OCI image spec definition', () => {
+    const a = 'sha256:' + 'a'.repeat(64), b = 'sha256:' + 'b'.repeat(64), c = 'sha256:' + 'c'.repeat(64);
+    const ab = sha256(Buffer.from(`${a} ${b}`));
+    expect(chainIds([a, b, c])).toEqual([a, ab, sha256(Buffer.from(`${ab} ${c}`))]);
+    expect(chainIds([])).toEqual([]);
+  });
+});
+
+describe('snapshots in the store', () => {
+  test('commit layers, unpack each once as lowerdirs, read them through a MergedView', async () => {
+    const store = await openStore(tmp('store'));
+    try {
+      const l1 = new LayerWriter().add({ path: 'etc', type: 'dir' }).add({ path: 'etc/os-release', type: 'file', source: { buffer: Buffer.from('ID=test\n') } })
+        .add({ path: 'old', type: 'file', source: { buffer: Buffer.from('old') } });
+      const l2 = new LayerWriter().add({ path: 'old', type: 'whiteout' }).add({ path: 'new', type: 'file', mode: 0o755, source: { buffer: Buffer.from('new') } });
+      const r1 = await l1.commit(store.blobs), r2 = await l2.commit(store.blobs);
+      expect(r1.diffId).toBe(sha256(await collect(l1.stream())));
+      expect(r1.size).toBe((await collect(l1.stream())).length);
+      const dirs = await snapshotsForImage(store, [r1.diffId, r2.diffId]);
+      expect(dirs).toEqual(chainIds([r1.diffId, r2.diffId]).map((c) => store.snapshots.path(c)));
+      const v = new MergedView(dirs);
+      expect(v.readdir('/')).toEqual(['etc', 'new']);
+      expect(v.readFile('/etc/os-release').toString()).toBe('ID=test\n');
+      // Second call: no refill (a marker written into the snapshot survives).
+      writeFileSync(join(dirs[0]!, 'marker'), 'x');
+      await snapshotsForImage(store, [r1.diffId, r2.diffId]);
+      expect(readFileSync(join(dirs[0]!, 'marker'), 'utf8')).toBe('x');
+    } finally { await store.close(); }
+  });
+
+  test('a gzip/zstd blob unpacks when its content matches the diff_id, and is refused when not', async () => {
+    const store = await openStore(tmp('store'));
+    try {
+      const w = new LayerWriter().add({ path: 'f', type: 'file', source: { buffer: Buffer.from('zipped') } });
+      const tar = await collect(w.stream());
+      const diffId = sha256(tar);
+      const d = tmp('z');
+      writeFileSync(join(d, 'l.tar'), tar);
+      execFileSync('gzip', ['-k', join(d, 'l.tar')]);
+      execFileSync('zstd', ['-q', join(d, 'l.tar')]);
+      const gz = await store.blobs.put(readFileSync(join(d, 'l.tar.gz')));
+      const zs = await store.blobs.put(readFileSync(join(d, 'l.tar.zst')));
+      const p = await ensureLayerSnapshot(store, diffId, diffId, { blob: gz.digest });
+      expect(readFileSync(join(p, 'f'), 'utf8')).toBe('zipped');
+      const other = 'sha256:' + 'e'.repeat(64);
+      const err = await ensureLayerSnapshot(store, other, other, { blob: zs.digest }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'TSB4409' });
+      expect(await store.snapshots.has(other)).toBe(false);
+    } finally { await store.close(); }
+  });
+});
