@@ -376,7 +376,9 @@ class Lowerer {
         trig === 'FROM' ? 'a child image starts from this image; it cannot change its base.' : 'use LABEL instead of MAINTAINER.');
     }
     let expression = ins.original.replace(/^\s*ONBUILD\s*/i, '');
-    for (const h of ins.heredocs) expression += '\n' + h.content + h.name;
+    // As BuildKit stores it in the image config: the line, then each body as written and its delimiter.
+    const hs = sub.heredocs.length ? sub.heredocs : ins.heredocs;
+    for (const h of hs) expression += '\n' + (h.rawContent ?? h.content) + h.name;
     const trigger = this.lower({ ...sub, heredocs: sub.heredocs.length ? sub.heredocs : ins.heredocs }) as StageInstr;
     return { kind: 'ONBUILD', span: ins.span, original: ins.original, expression, trigger };
   }
