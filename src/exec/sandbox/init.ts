@@ -382,13 +382,12 @@ export function sandboxInit(req: Req, secureJoin: SecureJoin, resolveUser: Resol
     check(c.setresgid(who.gid, who.gid, who.gid), 'setresgid');
     check(c.setresuid(who.uid, who.uid, who.uid), 'setresuid');
     c.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0); // set*id cleared it; unshare's death must still kill us
-    {
+    if (!spec.insecure) { // insecure keeps tsbuild's own capabilities (root: all it has)
       const hdr = Buffer.alloc(8); hdr.writeUInt32LE(0x20080522, 0);
       const data = Buffer.alloc(24);
       let lo = 0, hi = 0;
       if (who.uid === 0) {
-        const all = spec.insecure ? Array.from({ length: capLast + 1 }, (_, i) => i) : spec.caps;
-        for (const cap of all) { if (cap < 32) lo |= 1 << cap; else hi |= 1 << (cap - 32); }
+        for (const cap of spec.caps) { if (cap < 32) lo |= 1 << cap; else hi |= 1 << (cap - 32); }
       }
       data.writeUInt32LE(lo >>> 0, 0); data.writeUInt32LE(lo >>> 0, 4);
       data.writeUInt32LE(hi >>> 0, 12); data.writeUInt32LE(hi >>> 0, 16);
