@@ -6,7 +6,6 @@
  * hooks): which flags each instruction takes and their types, argument counts, stage names,
  * HEALTHCHECK, ONBUILD triggers, SHELL's JSON form, --mount syntax. Deliberate differences:
  * - duplicate stage names are an error (TSB2005); BuildKit only warns, then `--from=name` is ambiguous;
- * - `COPY --from=$VAR` is an error (TSB2016) instead of being looked up as an image named `$VAR`;
  * - ONBUILD triggers are lowered (checked) now, not only when a child image builds;
  * - `RUN --device` is rejected (TSB2020): tsbuild's sandbox has no device passthrough;
  * - a flag on an instruction that takes none (even STOPSIGNAL, where BuildKit ignores it) is an error.
@@ -341,8 +340,8 @@ class Lowerer {
     }
     const from = flags.get('from');
     if (from && hasVariable(from.values[0]!)) {
-      this.fail('TSB2016', `${kw} --from does not support variable expansion: ${from.values[0]!}`, from.span,
-        'add a stage `FROM <image> AS <name>` (its FROM may use ARGs) and write --from=<name>.');
+      this.fail('TSB2016', 'variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround',
+        from.span, `add a stage \`FROM ${from.values[0]!} AS <name>\` (a FROM line may use ARGs declared before the first FROM) and write --from=<name>.`);
     }
     const bool = (n: string) => flags.get(n)?.values[0] === 'true';
     const out: CopyInstr = {
