@@ -355,7 +355,15 @@ export class BuildExecutor {
       const ms = () => Date.now() - t0;
       if (rec) {
         this.progress.cached(ev);
-        if (!this.opts.dryRun) await store.cache.touch(key).catch(() => undefined);
+        if (!this.opts.dryRun) {
+          // Keep the record findable from where the step is now (lines move when a comment is
+          // added) and for this tag, so the next miss of this line is explained against it.
+          const scopeNow = this.opts.scope;
+          if (rec.source?.file !== this.opts.dockerfileKey || rec.source.line !== line || (scopeNow !== undefined && rec.meta?.scope !== scopeNow)) {
+            await store.cache.put({ ...rec, source: { file: this.opts.dockerfileKey, line }, meta: { ...(rec.meta ?? {}), ...(scopeNow !== undefined ? { scope: scopeNow } : {}) } }).catch(() => undefined);
+          }
+          await store.cache.touch(key).catch(() => undefined);
+        }
         const layer = rec.layer ? layerDescriptor(rec.layer.digest, rec.layer.size) : undefined;
         fs = this.addLayer(st, layers, fs, layer, prepared.createdBy);
         this.record(ev, key, prepared.inputs, this.opts.dryRun ? 'would-hit' : 'cached', line, { ...(layer ? { layer } : {}), ms: ms() });

@@ -76,6 +76,7 @@ export function explainMiss(now: KeyInputs, parentNow: string | undefined, prev:
   const out: string[] = [];
   const keys = new Set([...Object.keys(now), ...Object.keys(prev.inputs)]);
   const files: { added: string[]; removed: string[]; changed: string[] } = { added: [], removed: [], changed: [] };
+  const detail = new Map<string, string>();
   for (const k of [...keys].sort()) {
     const a = prev.inputs[k];
     const b = now[k];
@@ -84,7 +85,7 @@ export function explainMiss(now: KeyInputs, parentNow: string | undefined, prev:
       const p = k.slice(5);
       if (a === undefined) files.added.push(p);
       else if (b === undefined) files.removed.push(p);
-      else files.changed.push(p + describeFileChange(a, b));
+      else { files.changed.push(p); detail.set(p, describeFileChange(a, b)); }
     } else if (k.startsWith('arg:')) {
       out.push(`ARG ${k.slice(4)} ${a ?? '(unset)'} → ${b ?? '(unset)'}`);
     } else if (k === 'base') {
@@ -104,7 +105,7 @@ export function explainMiss(now: KeyInputs, parentNow: string | undefined, prev:
     }
   }
   const list = (xs: string[], verb: string) => {
-    const shown = xs.slice(0, 5).map((p) => `file ${p} ${verb}`);
+    const shown = xs.slice(0, 5).map((p) => `file ${p} ${verb}${detail.get(p) ?? ''}`);
     if (xs.length > 5) shown.push(`… and ${xs.length - 5} more files ${verb}`);
     return shown;
   };

@@ -4,7 +4,7 @@
  *
  * Stat cache (why): an unchanged context must not be re-read on a rebuild. A file's digest is
  * reused when (inode, size, mtime ns, ctime ns) are all unchanged since it was hashed. Files
- * modified within the last 2 s of the hash are not cached (the "racy git" problem: a write in the
+ * modified within 100 ms of the hash are not cached (the "racy git" problem: a write in the
  * same timestamp granule would otherwise go unnoticed). On disk:
  *   <store>/tsbuild/statcache/v1/<sha256(context path)>.json
  *   { "version": 1, "root": "/abs/ctx", "files": { "rel/path": [ino, size, mtimeNs, ctimeNs, "sha256:…"] } }
@@ -38,7 +38,8 @@ export interface CtxEntry {
 
 interface StatCacheFile { version: 1; root: string; files: Record<string, [string, number, string, string, string]> }
 
-const RACY_NS = 2_000_000_000n;
+// Kernel file timestamps come from a coarse clock (a jiffy, ≤ 10 ms); 100 ms leaves a wide margin.
+const RACY_NS = 100_000_000n;
 
 export interface ContextOptions {
   ignore?: IgnoreMatcher;
