@@ -82,4 +82,27 @@ describe.skipIf(!have)('shared corpus through toIR', () => {
     const odd = out.filter((o) => !o.ok && !o.file.includes('testfiles-negative') && !['TSB1001', 'TSB2002', 'TSB2006', 'TSB2009'].includes(o.code!));
     expect(odd).toEqual([]);
   });
+
+  it('buildkit integration-test snippets: IR, or the error BuildKit\'s own test expects', () => {
+    const file = join(CORPUS, 'buildkit-parser', 'integration-test-snippets.jsonl');
+    const rows = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string; dockerfile: string | null });
+    const out: (Outcome & { id: string })[] = [];
+    for (const r of rows) {
+      if (r.dockerfile === null) continue;
+      try {
+        toIR(parse(r.dockerfile, 'Dockerfile'));
+        out.push({ id: r.id, file, ok: true });
+      } catch (e) {
+        if (!(e instanceof TsbError)) throw new Error(`${r.id}: non-TsbError escaped: ${String(e)}`);
+        out.push({ id: r.id, file, ok: false, code: e.code, message: e.message });
+      }
+    }
+    summary('integration-test-snippets', out);
+    // These snippets are BuildKit's negative tests (typo'd instruction/flag/mount key, --from=$VAR,
+    // check=error=true), fragments the Go test wraps (no FROM), a printf template (`build-%s`),
+    // RUN --device, and the duplicate stage name BuildKit only warns about (TSB2005 here).
+    const plausible = new Set(['TSB1001', 'TSB2001', 'TSB2002', 'TSB2004', 'TSB2005', 'TSB2006', 'TSB2014', 'TSB2016', 'TSB2018', 'TSB2020', 'TSB2021']);
+    expect(out.filter((o) => !o.ok && !plausible.has(o.code!))).toEqual([]);
+    expect(out.filter((o) => o.ok).length).toBeGreaterThan(250);
+  });
 });
