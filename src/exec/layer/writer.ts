@@ -21,6 +21,7 @@
  *   held. A `path` file whose size changes while being read throws TSB4416.
  * - diff_id = sha256 of exactly these bytes = the digest `store.blobs.put` returns for them.
  */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { BlobStore, Digest } from '../../../store/types.js';
@@ -57,6 +58,27 @@ export function tarNameOf(e: LayerEntry): string {
   }
   if (e.type === 'opaque') return (e.path ? e.path + '/' : '') + OPAQUE_MARKER;
   return e.path;
+}
+
+/**
+ * Merges the many tiny pieces (512-byte headers, small files, padding) into ~256 KiB chunks so
+ * the consumer (hash + write in the store) does few large writes; big file chunks pass through.
+ */
+async function* coalesce(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const LIMIT = 256 << 10;
+  let pending: Buffer[] = [];
+  let size = 0;
+  for await (const b of src) {
+    if (b.length >= LIMIT) {
+      if (size) { yield Buffer.concat(pending, size); pending = []; size = 0; }
+      yield b;
+      continue;
+    }
+    pending.push(b);
+    size += b.length;
+    if (size >= LIMIT) { yield Buffer.concat(pending, size); pending = []; size = 0; }
+  }
+  if (size) yield Buffer.concat(pending, size);
 }
 
 export class LayerWriter {
@@ -136,7 +158,7 @@ export class LayerWriter {
 
   /** The tar bytes, streamed. Each call produces a fresh, identical stream. */
   stream(): Readable {
-    return Readable.from(this.generate(), { objectMode: false, highWaterMark: 1 << 20 });
+    return Readable.from(coalesce(this.generate()), { objectMode: false, highWaterMark: 1 << 20 });
   }
 
   /** Streams the tar into the store; the blob digest is the diff_id. */
@@ -201,6 +223,40 @@ export class LayerWriter {
   }
 
   private async *fromPath(header: TarHeader, path: string, declared: number | undefined): AsyncGenerator<Buffer> {
+    // Small files (most of a typical layer) are read synchronously: four quick syscalls beat four
+    // threadpool round trips per file by ~5x. Large files stream in 1 MiB reads below.
+    const SMALL = 256 << 10;
+    let fd: number;
+    try { fd = openSync(path, 'r'); } catch (e) { throw fsError('open', path, e); }
+    let small: Buffer | undefined;
+    try {
+      const st = fstatSync(fd);
+      const size = declared ?? st.size;
+      if (st.size !== size) {
+        throw layerError(LayerCodes.FILE_CHANGED, `${path}: size is ${st.size}, expected ${size}`, 'The file changed while the layer was written; retry the build.');
+      }
+      if (size <= SMALL) {
+        small = Buffer.allocUnsafe(size);
+        let pos = 0;
+        while (pos < size) {
+          const n = readSync(fd, small, pos, size - pos, pos);
+          if (n === 0) throw layerError(LayerCodes.FILE_CHANGED, `${path}: file shrank while being read`, 'The file changed while the layer was written; retry the build.');
+          pos += n;
+        }
+        if (fstatSync(fd).size !== size) throw layerError(LayerCodes.FILE_CHANGED, `${path}: file grew while being read`, 'The file changed while the layer was written; retry the build.');
+      }
+    } catch (e) {
+      throw e instanceof Error && 'code' in e && String((e as { code: unknown }).code).startsWith('TSB') ? e : fsError('read', path, e);
+    } finally {
+      closeSync(fd);
+    }
+    if (small) {
+      header.size = small.length;
+      yield encodeHeader(header);
+      if (small.length) yield small;
+      yield padding(small.length);
+      return;
+    }
     let fh;
     try { fh = await open(path, 'r'); } catch (e) { throw fsError('open', path, e); }
     try {
