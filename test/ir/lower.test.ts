@@ -171,3 +171,29 @@ describe('instructions', () => {
       'LegacyKeyValueFormat', 'MaintainerDeprecated']);
   });
 });
+
+describe('resolveMount defaults (BuildKit validateMount)', () => {
+  const mount = (spec: string) => {
+    const ir = toIR(ast(from(), ins('RUN', ['x'], { flags: [`--mount=${spec}`] })));
+    return resolveMount((ir.stages[0]!.instructions[0] as RunInstr).mounts[0]!, (v) => v.replace('$UID', '1000'));
+  };
+  it.each([
+    ['target=/src', { type: 'bind', target: '/src', readOnly: true, required: false }],
+    ['type=bind,target=/src,rw', { type: 'bind', target: '/src', readOnly: false, required: false }],
+    ['type=bind,target=/src,readonly=false', { type: 'bind', target: '/src', readOnly: false, required: false }],
+    ['type=cache,target=/c,id=go,mode=0700,uid=$UID,gid=0', { type: 'cache', target: '/c', id: 'go', mode: 0o700, uid: 1000, gid: 0, readOnly: false, required: false }],
+    ['type=cache,target=/c,ro', { type: 'cache', target: '/c', readOnly: true, required: false }],
+    ['type=tmpfs,target=/t,size=64m', { type: 'tmpfs', target: '/t', sizeLimit: 64 * 2 ** 20, readOnly: false, required: false }],
+    ['type=secret,id=npmrc,target=/root/.npmrc,required=true', { type: 'secret', id: 'npmrc', target: '/root/.npmrc', readOnly: true, required: true }],
+    ['type=secret,id=tok,env=TOKEN', { type: 'secret', id: 'tok', env: 'TOKEN', readOnly: true, required: false }],
+    ['type=ssh,required', { type: 'ssh', readOnly: true, required: true }],
+    ['"type=bind,target=/a,b",src=x', null],
+  ])('%s', (spec, want) => {
+    if (want === null) {
+      // A CSV-quoted field keeps its comma: here `type` is `bind,target=/a,b`, which is no type.
+      expect(() => mount(spec)).toThrow(/unsupported mount type/);
+      return;
+    }
+    expect(mount(spec)).toEqual(want);
+  });
+});
