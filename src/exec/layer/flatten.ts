@@ -6,7 +6,7 @@
  * mtimes, symlink targets, devices/fifos and keepXattr() xattrs; files sharing a host inode (hard
  * links inside one layer) stay hardlinked. The view root itself is not emitted.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { readXattrs, entryFromStat } from './fsentry.js';
 import { TreeWriter, type TreeWriterOptions } from './tree.js';
 import type { MergedView } from './view.js';
@@ -55,7 +55,8 @@ export async function copyViewToDir(view: MergedView, dir: string, opts: TreeWri
           if (first !== undefined) { tree.hardlink(rel, first); break; }
           inodes.set(key, rel);
         }
-        await tree.file(rel, meta, createReadStream(v.hostPath));
+        const body = v.stat.size <= 256 << 10 ? [readFileSync(v.hostPath)] : createReadStream(v.hostPath);
+        await tree.file(rel, meta, body, rel, v.stat.size);
         bytes += v.stat.size;
         break;
       }

@@ -18,7 +18,7 @@
  * Known gap: a layer entry below a symlink that an EARLIER layer placed (e.g. `bin/x` on a
  * usr-merged base) is rejected, where containerd would follow the symlink inside the root.
  */
-import { constants as C, lstatSync, mkdirSync, rmSync, symlinkSync, linkSync, lchownSync, chmodSync, lutimesSync, readdirSync } from 'node:fs';
+import { closeSync, openSync, writeSync, constants as C, lstatSync, mkdirSync, rmSync, symlinkSync, linkSync, lchownSync, chmodSync, lutimesSync, readdirSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../../errors.js';
@@ -41,6 +41,8 @@ export interface NodeMeta {
   mtime: number;
   xattrs?: Record<string, Buffer>;
 }
+
+const SMALL_FILE = 256 << 10;
 
 const hintEscape = 'The archive is unsafe (it tries to write outside its target); do not use it, or re-create it with relative paths.';
 
@@ -144,8 +146,22 @@ export class TreeWriter {
   }
 
   /** Regular file from chunks (never through a symlink: O_EXCL|O_NOFOLLOW). */
-  async file(rel: string, meta: NodeMeta, body: AsyncIterable<Uint8Array> | undefined, label = rel): Promise<void> {
+  async file(rel: string, meta: NodeMeta, body: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | undefined, label = rel, size?: number): Promise<void> {
     const [h] = this.prepare(rel, 'file', label);
+    if (size !== undefined && size <= SMALL_FILE) {
+      // Small files: gather the body, then write synchronously (threadpool hops dominate otherwise).
+      const parts: Buffer[] = [];
+      if (body) for await (const c of body) parts.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
+      const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      let fd: number;
+      try { fd = openSync(h, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600); } catch (e) { throw fsError('create', h, e); }
+      try {
+        let off = 0;
+        while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+      } catch (e) { throw fsError('write', h, e); } finally { closeSync(fd); }
+      this.meta(h, rel, meta, false);
+      return;
+    }
     let fh;
     try { fh = await open(h, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600); } catch (e) { throw fsError('create', h, e); }
     try {

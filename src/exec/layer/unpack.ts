@@ -193,7 +193,7 @@ async function unpack(src: Source, dir: string, mode: Mode, opts: UnpackOptions)
     const meta = metaOf(h);
     switch (h.type) {
       case 'file':
-        await tree.file(rel, meta, body, label);
+        await tree.file(rel, meta, body, label, h.size);
         bytes += h.size;
         break;
       case 'dir': tree.dir(rel, meta, label); break;
