@@ -10,11 +10,19 @@ import type { DockerfileAST, Instruction } from './ast.js';
 import { goQuote, goToLower, goTrimSpace } from './gostrings.js';
 
 export function dumpInstruction(ins: Instruction): string {
-  let s = goToLower(ins.keyword);
-  if (ins.flags.length > 0) s += ' [' + ins.flags.map((f) => goQuote(f.value)).join(' ') + ']';
-  if (ins.sub) s += ' (' + dumpInstruction(ins.sub) + ')';
-  for (const a of ins.args) s += ' ' + goQuote(a.value);
-  return goTrimSpace(s);
+  // ONBUILD chains are walked with a loop (they can be as deep as a 64 KiB line allows).
+  const chain: Instruction[] = [];
+  for (let n: Instruction | undefined = ins; n; n = n.sub) chain.push(n);
+  let inner = '';
+  for (let k = chain.length - 1; k >= 0; k--) {
+    const n = chain[k]!;
+    let s = goToLower(n.keyword);
+    if (n.flags.length > 0) s += ' [' + n.flags.map((f) => goQuote(f.value)).join(' ') + ']';
+    if (n.sub) s += ' (' + inner + ')';
+    for (const a of n.args) s += ' ' + goQuote(a.value);
+    inner = goTrimSpace(s);
+  }
+  return inner;
 }
 
 export function dumpBuildkit(ast: DockerfileAST): string {
@@ -22,5 +30,25 @@ export function dumpBuildkit(ast: DockerfileAST): string {
 }
 
 export function dumpJson(ast: DockerfileAST): string {
-  return JSON.stringify(ast, null, 2);
+  try {
+    return JSON.stringify(ast, null, 2);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    // JSON.stringify recurses; an absurdly deep ONBUILD chain overflows it. Fall back to compact
+    // JSON assembled with a loop (same content, `sub` moved to the end of each object).
+    const one = (ins: Instruction): string => {
+      const chain: Instruction[] = [];
+      for (let n: Instruction | undefined = ins; n; n = n.sub) chain.push(n);
+      let inner = '';
+      for (let k = chain.length - 1; k >= 0; k--) {
+        const { sub, ...rest } = chain[k]!;
+        const flat = JSON.stringify(rest);
+        inner = sub ? flat.slice(0, -1) + ',"sub":' + inner + '}' : flat;
+      }
+      return inner;
+    };
+    const { instructions, ...rest } = ast;
+    const head = JSON.stringify(rest);
+    return head.slice(0, -1) + ',"instructions":[' + instructions.map(one).join(',') + ']}';
+  }
 }

@@ -142,48 +142,62 @@ export function decodeGoJsonArray(s: string, start: number): JsonArray | undefin
     i += r[0].length;
   };
 
-  // Any value; returns the string for strings, undefined for the rest.
+  // Any value; returns the string for strings, undefined for the rest. Containers are walked with
+  // an explicit stack (Go allows 10000 levels; JS recursion would overflow first).
   const parseValue = (depth: number): string | undefined => {
-    if (depth > 10000) throw FAIL; // Go's scanner limit
     if (i >= n) throw FAIL;
-    const c = s[i]!;
-    if (c === '"') return parseString();
-    if (c === '[') {
+    const c0 = s[i]!;
+    if (c0 === '"') return parseString();
+    if (c0 !== '[' && c0 !== '{') { parseScalar(); return undefined; }
+    const stack: string[] = []; // ']' or '}' per open container
+    const open = (c: string) => {
+      stack.push(c === '[' ? ']' : '}');
+      if (depth + stack.length > 10000) throw FAIL; // Go's maxNestingDepth (the outer array is level 1)
       i++;
       skipWs();
-      if (s[i] === ']') { i++; return undefined; }
-      for (;;) {
+      if (s[i] === stack[stack.length - 1]) { i++; stack.pop(); return false; }
+      return true; // expecting a member
+    };
+    let expectMember = open(c0);
+    for (;;) {
+      if (expectMember) {
+        // a member: for objects, "key": first
+        if (stack[stack.length - 1] === '}') {
+          skipWs();
+          if (s[i] !== '"') throw FAIL;
+          parseString();
+          skipWs();
+          if (s[i] !== ':') throw FAIL;
+          i++;
+        }
         skipWs();
-        parseValue(depth + 1);
-        skipWs();
-        if (s[i] === ',') { i++; continue; }
-        if (s[i] === ']') { i++; return undefined; }
-        throw FAIL;
+        if (i >= n) throw FAIL;
+        const c = s[i]!;
+        if (c === '[' || c === '{') { expectMember = open(c); if (expectMember) continue; }
+        else if (c === '"') parseString();
+        else parseScalar();
       }
-    }
-    if (c === '{') {
-      i++;
+      // after a member (or an empty container that just closed)
+      if (stack.length === 0) return undefined;
       skipWs();
-      if (s[i] === '}') { i++; return undefined; }
-      for (;;) {
-        skipWs();
-        if (s[i] !== '"') throw FAIL;
-        parseString();
-        skipWs();
-        if (s[i] !== ':') throw FAIL;
+      if (s[i] === ',') { i++; expectMember = true; continue; }
+      if (s[i] === stack[stack.length - 1]) {
         i++;
-        skipWs();
-        parseValue(depth + 1);
-        skipWs();
-        if (s[i] === ',') { i++; continue; }
-        if (s[i] === '}') { i++; return undefined; }
-        throw FAIL;
+        stack.pop();
+        if (stack.length === 0) return undefined;
+        expectMember = false;
+        continue;
       }
+      throw FAIL;
     }
-    if (s.startsWith('true', i)) { i += 4; return undefined; }
-    if (s.startsWith('false', i)) { i += 5; return undefined; }
-    if (s.startsWith('null', i)) { i += 4; return undefined; }
-    if (c === '-' || (c >= '0' && c <= '9')) { parseNumber(); return undefined; }
+  };
+
+  const parseScalar = (): void => {
+    const c = s[i];
+    if (s.startsWith('true', i)) { i += 4; return; }
+    if (s.startsWith('false', i)) { i += 5; return; }
+    if (s.startsWith('null', i)) { i += 4; return; }
+    if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) { parseNumber(); return; }
     throw FAIL;
   };
 

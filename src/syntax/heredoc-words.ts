@@ -282,6 +282,9 @@ function lexWords(src: string, opts: LexOpts): string[] | undefined {
     return new ShellWord(src, opts).words();
   } catch (e) {
     if (e instanceof LexError) return undefined;
+    // Known gap: `${a:-${b:-…}}` nested thousands deep overflows this recursive port (Go's
+    // growable stacks do not); such a line is treated as unlexable (no heredocs) instead of crashing.
+    if (e instanceof RangeError) return undefined;
     throw e;
   }
 }

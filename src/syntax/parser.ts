@@ -88,68 +88,84 @@ function argNodes(ctx: Ctx, words: readonly Word[], base: number): ArgNode[] {
   }));
 }
 
-/** newNodeFromLine: `line` sits at offset `base` of the logical line. */
-function newNodeFromLine(ctx: Ctx, line: string, base: number, comments: readonly string[]): Omit<Instruction, 'span' | 'heredocs'> & { heredocs: Heredoc[] } {
-  // splitCommand
-  const leftTrimmed = goTrimLeftSpace(line);
-  const lead = line.length - leftTrimmed.length;
-  const trimmed = goTrimSpace(leftTrimmed);
-  const rec = recognize(trimmed);
-  const keyword = rec.keyword.value;
-  let flagWords: Word[] = [];
-  let args = '';
-  let argsBase = base + lead + trimmed.length;
-  if (rec.rest) {
-    const restBase = base + lead + rec.rest.offset;
-    const ex = extractBuilderFlags(rec.rest.value);
-    flagWords = ex.flags.map((f) => ({ value: f.value, start: f.start + restBase, end: f.end + restBase }));
-    const a = goTrimLeftSpace(ex.rest);
-    argsBase = restBase + ex.restStart + (ex.rest.length - a.length);
-    args = goTrimSpace(a);
-  }
-  const flags = argNodes(ctx, flagWords, 0);
+type NodeParts = Omit<Instruction, 'span' | 'heredocs'> & { heredocs: Heredoc[] };
 
-  let parsed: Parsed;
-  let sub: Instruction | undefined;
-  try {
-    switch (rec.kind) {
-      case 'jsonlist': parsed = parseMaybeJsonToList(args); break;
-      case 'maybejson': parsed = parseMaybeJson(args); break;
-      case 'words': parsed = parseStringsWhitespaceDelimited(args); break;
-      case 'env': parsed = parseNameVal(args, 'ENV', ctx.escape); break;
-      case 'label': parsed = parseNameVal(args, 'LABEL', ctx.escape); break;
-      case 'nameval': parsed = parseNameOrNameVal(args, ctx.escape); break;
-      case 'health': parsed = parseHealthConfig(args); break;
-      case 'string': parsed = parseString(args); break;
-      case 'onbuild': {
-        parsed = { args: [], json: false };
-        if (args !== '') {
-          const child = newNodeFromLine(ctx, args, argsBase, []);
-          const kwSpan = ctx.map.span(ctx.file, argsBase, argsBase + child.keyword.length) ?? ctx.whole;
-          sub = { ...child, span: { ...ctx.whole, line: kwSpan.line, col: kwSpan.col } };
-        }
-        break;
+/**
+ * newNodeFromLine: `line` sits at offset `base` of the logical line. ONBUILD's nested instruction
+ * (parseSubCommand) is handled with a loop, not recursion, so `ONBUILD ONBUILD …` chains as long
+ * as a line allows cannot overflow the stack (BuildKit accepts them; its later stage rejects them).
+ */
+function newNodeFromLine(ctx: Ctx, line0: string, base0: number, comments0: readonly string[]): NodeParts {
+  const chain: { parts: Omit<NodeParts, 'sub'>; kwLine: number; kwCol: number }[] = [];
+  let line = line0;
+  let base = base0;
+  let comments = comments0;
+  for (;;) {
+    // splitCommand
+    const leftTrimmed = goTrimLeftSpace(line);
+    const lead = line.length - leftTrimmed.length;
+    const trimmed = goTrimSpace(leftTrimmed);
+    const rec = recognize(trimmed);
+    const keyword = rec.keyword.value;
+    let flagWords: Word[] = [];
+    let args = '';
+    let argsBase = base + lead + trimmed.length;
+    if (rec.rest) {
+      const restBase = base + lead + rec.rest.offset;
+      const ex = extractBuilderFlags(rec.rest.value);
+      flagWords = ex.flags.map((f) => ({ value: f.value, start: f.start + restBase, end: f.end + restBase }));
+      const a = goTrimLeftSpace(ex.rest);
+      argsBase = restBase + ex.restStart + (ex.rest.length - a.length);
+      args = goTrimSpace(a);
+    }
+    const kwSpan = ctx.map.span(ctx.file, base + lead, base + lead + keyword.length) ?? ctx.whole;
+
+    let parsed: Parsed;
+    try {
+      switch (rec.kind) {
+        case 'jsonlist': parsed = parseMaybeJsonToList(args); break;
+        case 'maybejson': parsed = parseMaybeJson(args); break;
+        case 'words': parsed = parseStringsWhitespaceDelimited(args); break;
+        case 'env': parsed = parseNameVal(args, 'ENV', ctx.escape); break;
+        case 'label': parsed = parseNameVal(args, 'LABEL', ctx.escape); break;
+        case 'nameval': parsed = parseNameOrNameVal(args, ctx.escape); break;
+        case 'health': parsed = parseHealthConfig(args); break;
+        case 'string': parsed = parseString(args); break;
+        case 'onbuild': parsed = { args: [], json: false }; break;
+        default: parsed = { args: [{ value: '', start: -1, end: -1 }], json: false };
       }
-      default: parsed = { args: [{ value: '', start: -1, end: -1 }], json: false };
+    } catch (e) {
+      if (e instanceof ArgError) {
+        const at = e.start >= 0 ? ctx.map.span(ctx.file, argsBase + e.start, argsBase + e.end) : undefined;
+        throw new TsbError(e.code, e.message, { span: at ?? kwSpan, hint: e.hint });
+      }
+      throw e;
     }
-  } catch (e) {
-    if (e instanceof ArgError) {
-      const at = e.start >= 0 ? ctx.map.span(ctx.file, argsBase + e.start, argsBase + e.end) : undefined;
-      const kw = ctx.map.span(ctx.file, base + lead, base + lead + keyword.length);
-      throw new TsbError(e.code, e.message, { span: at ?? kw ?? ctx.whole, hint: e.hint });
-    }
-    throw e;
+    chain.push({
+      parts: {
+        keyword,
+        flags: argNodes(ctx, flagWords, 0),
+        args: argNodes(ctx, parsed.args, argsBase),
+        json: parsed.json,
+        heredocs: [],
+        original: line,
+        prevComment: comments,
+      },
+      kwLine: kwSpan.line,
+      kwCol: kwSpan.col,
+    });
+    if (rec.kind !== 'onbuild' || args === '') break;
+    line = args;
+    base = argsBase;
+    comments = [];
   }
-  return {
-    keyword,
-    flags,
-    args: argNodes(ctx, parsed.args, argsBase),
-    json: parsed.json,
-    ...(sub ? { sub } : {}),
-    heredocs: [],
-    original: line,
-    prevComment: comments,
-  };
+  // Assemble from the innermost instruction outwards.
+  let node: NodeParts = chain[chain.length - 1]!.parts;
+  for (let k = chain.length - 2; k >= 0; k--) {
+    const inner = chain[k + 1]!;
+    node = { ...chain[k]!.parts, sub: { ...node, span: { ...ctx.whole, line: inner.kwLine, col: inner.kwCol } } };
+  }
+  return node;
 }
 
 function canContainHeredoc(ins: Pick<Instruction, 'keyword' | 'sub' | 'json'>): boolean {

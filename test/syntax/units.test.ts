@@ -202,3 +202,16 @@ describe('lines, continuations, directives', () => {
     expect(c.args.map((a) => [a.value, a.span.line, a.span.col])).toEqual([['a', 2, 18], ['b', 3, 5]]);
   });
 });
+
+describe('pathological nesting does not overflow the stack', () => {
+  it('JSON arrays nest up to Go\'s 10000 levels', () => {
+    expect(rejects('CMD ' + '['.repeat(10000) + ']'.repeat(10000)).code).toBe('TSB1006');
+    // one level more is a JSON syntax error in Go → shell form
+    expect(dump('CMD ' + '['.repeat(10001) + ']'.repeat(10001)).startsWith('(cmd "[[[')).toBe(true);
+  });
+  it('ONBUILD chains as long as a line allows', () => {
+    const d = dump('ONBUILD '.repeat(8000) + 'RUN x');
+    expect(d.startsWith('(onbuild (onbuild (onbuild')).toBe(true);
+    expect(d.endsWith('(run "x")' + ')'.repeat(7999) + ')')).toBe(true);
+  });
+});
