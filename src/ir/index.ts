@@ -37,6 +37,14 @@ const INSTRUCTIONS = [
   'ONBUILD', 'RUN', 'SHELL', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR',
 ] as const;
 
+/** One-line syntax, for argument-count hints. */
+const USAGE: Record<string, string> = {
+  ARG: 'ARG NAME[=default] …', ENV: 'ENV KEY=value …', LABEL: 'LABEL key=value …', EXPOSE: 'EXPOSE PORT[/tcp|udp] …',
+  VOLUME: 'VOLUME /path … (or VOLUME ["/path"])', USER: 'USER user[:group]', WORKDIR: 'WORKDIR /path',
+  STOPSIGNAL: 'STOPSIGNAL SIGTERM', MAINTAINER: 'MAINTAINER name (or better: LABEL org.opencontainers.image.authors=…)',
+  SHELL: 'SHELL ["executable", "param"]',
+};
+
 const VALID_STAGE_NAME = /^[a-z][a-z0-9\-_.]*$/;
 
 type FlagType = 'bool' | 'string' | 'strings';
@@ -87,7 +95,7 @@ class Lowerer {
     const used = new Map<string, ParsedFlag>();
     for (const f of ins.flags) {
       const text = f.value;
-      if (!text.startsWith('--')) this.fail('TSB2006', `Arg should start with -- : ${text}`, f.span);
+      if (!text.startsWith('--')) this.fail('TSB2006', `Arg should start with -- : ${text}`, f.span, 'flags are written --name=value.');
       if (text === '--') break;
       const body = text.slice(2);
       const eq = body.indexOf('=');
@@ -136,8 +144,8 @@ class Lowerer {
 
   private kvPairs(ins: Instruction, kw: string): KeyValue[] {
     const args = ins.args;
-    if (args.length === 0) this.fail('TSB2009', `${kw} requires at least one argument`, this.keywordSpan(ins));
-    if (args.length % 3 !== 0) this.fail('TSB2009', `Bad input to ${kw}, too many arguments`, ins.span);
+    if (args.length === 0) this.fail('TSB2009', `${kw} requires at least one argument`, this.keywordSpan(ins), `write ${USAGE[kw] ?? `${kw} …`}.`);
+    if (args.length % 3 !== 0) this.fail('TSB2009', `Bad input to ${kw}, too many arguments`, ins.span, `write ${kw} key=value ….`);
     const out: KeyValue[] = [];
     for (let i = 0; i < args.length; i += 3) {
       const k = args[i]!;
@@ -153,13 +161,14 @@ class Lowerer {
 
   private exactlyOne(ins: Instruction, kw: string): ArgNode {
     if (ins.args.length !== 1) {
-      this.fail('TSB2009', `${kw} requires exactly one argument`, ins.args.length ? ins.args[1]?.span ?? ins.span : this.keywordSpan(ins));
+      this.fail('TSB2009', `${kw} requires exactly one argument`, ins.args.length ? ins.args[1]?.span ?? ins.span : this.keywordSpan(ins),
+        `write ${USAGE[kw] ?? `${kw} …`}.`);
     }
     return ins.args[0]!;
   }
 
   private atLeastOne(ins: Instruction, kw: string): void {
-    if (ins.args.length === 0) this.fail('TSB2009', `${kw} requires at least one argument`, this.keywordSpan(ins));
+    if (ins.args.length === 0) this.fail('TSB2009', `${kw} requires at least one argument`, this.keywordSpan(ins), `write ${USAGE[kw] ?? `${kw} …`}.`);
   }
 
   private noFlags(ins: Instruction, kw: string): void {
@@ -238,7 +247,7 @@ class Lowerer {
       }
       case 'SHELL': {
         this.noFlags(ins, kw);
-        if (ins.args.length === 0) this.fail('TSB2009', 'SHELL requires at least one argument', this.keywordSpan(ins));
+        if (ins.args.length === 0) this.fail('TSB2009', 'SHELL requires at least one argument', this.keywordSpan(ins), `write ${USAGE.SHELL!}.`);
         if (!ins.json) {
           this.fail('TSB2013', 'SHELL requires the arguments to be in JSON form', spanOf(ins.args), 'write SHELL ["/bin/bash", "-c"].');
         }
@@ -405,7 +414,7 @@ class Lowerer {
       const d = parseGoDuration(f.values[0]!);
       if (typeof d === 'string') this.fail('TSB2011', d, f.span, 'write a duration such as 30s, 1m30s or 500ms.');
       if (d === 0) return 0;
-      if (d < MIN_HEALTH_INTERVAL_NS) this.fail('TSB2011', `Interval ${JSON.stringify(name)} cannot be less than 1ms`, f.span);
+      if (d < MIN_HEALTH_INTERVAL_NS) this.fail('TSB2011', `Interval ${JSON.stringify(name)} cannot be less than 1ms`, f.span, 'use 0 for the default, or a duration of at least 1ms.');
       return d;
     };
     const intervalNs = dur('interval');
@@ -421,7 +430,7 @@ class Lowerer {
           r.span, 'write --retries=N with a whole number.');
       }
       retriesCount = Number(v);
-      if (retriesCount < 0) this.fail('TSB2011', `--retries cannot be negative (${retriesCount})`, r.span);
+      if (retriesCount < 0) this.fail('TSB2011', `--retries cannot be negative (${retriesCount})`, r.span, 'use 0 for the default, or a positive count.');
     }
     const w = (n: string) => this.flagWord(flags, n, false);
     return {

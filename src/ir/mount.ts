@@ -129,7 +129,7 @@ function interpret(fields: readonly MountField[], span: Span, expand: ((v: strin
           if (m.partial || m.type === 'secret' || m.type === 'ssh') { m.required = true; continue; }
           throw bad(`unexpected key '${key}' for mount type '${m.type}'`, 'required applies to type=secret and type=ssh (write type= first).');
         default:
-          throw bad(`invalid field '${key}' must be a key=value pair`);
+          throw bad(`invalid field '${key}' must be a key=value pair`, 'only ro, rw, readonly, readwrite and required may be written without =value.');
       }
     }
     let value = f.value;
@@ -218,18 +218,19 @@ function unknownKey(key: string, f: MountField, span: Span) {
 
 function validate(m: Draft, span: Span): void {
   if (m.partial) return;
-  const bad = (msg: string) => irError('TSB2014', msg, span);
+  const bad = (msg: string, hint?: string) => irError('TSB2014', msg, span, hint);
   const fileInfo = m.type === 'secret' || m.type === 'ssh' || m.type === 'cache';
   if (!fileInfo) {
-    if (m.mode !== undefined) throw bad(`mode not allowed for "${m.type}" type mounts`);
-    if (m.uid !== undefined) throw bad(`uid not allowed for "${m.type}" type mounts`);
-    if (m.gid !== undefined) throw bad(`gid not allowed for "${m.type}" type mounts`);
+    const h = 'mode, uid and gid apply to cache, secret and ssh mounts.';
+    if (m.mode !== undefined) throw bad(`mode not allowed for "${m.type}" type mounts`, h);
+    if (m.uid !== undefined) throw bad(`uid not allowed for "${m.type}" type mounts`, h);
+    if (m.gid !== undefined) throw bad(`gid not allowed for "${m.type}" type mounts`, h);
   }
   if (m.type === 'secret') {
-    if (m.from !== undefined && m.from !== '') throw bad('secret mount should not have a from');
-    if (m.sharing) throw bad('secret mount should not define sharing');
+    if (m.from !== undefined && m.from !== '') throw bad('secret mount should not have a from', 'secrets come from --secret on the command line, not from a stage.');
+    if (m.sharing) throw bad('secret mount should not define sharing', 'sharing applies to type=cache only.');
   }
-  if (m.sharing && m.type !== 'cache') throw bad(`invalid cache sharing set for ${m.type} mount`);
+  if (m.sharing && m.type !== 'cache') throw bad(`invalid cache sharing set for ${m.type} mount`, 'sharing applies to type=cache only.');
 }
 
 /** Split a --mount flag value into fields (src/ir's pass). Throws TSB2014 on bad CSV or keys. */

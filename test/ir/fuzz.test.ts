@@ -96,6 +96,11 @@ describe.skipIf(!have)('fuzz: parse + toIR yield an IR or a TsbError', () => {
           throw new Error(`mutation ${n} of ${files[i]} threw ${String(e)}\n--- input ---\n${text}`);
         }
         expect(e.code).toMatch(/^TSB[12]\d{3}$/);
+        if (e.code.startsWith('TSB2')) {
+          // Lowering errors always point somewhere and say what to do.
+          expect(e.span, `${e.code} ${e.message}`).toBeDefined();
+          expect(e.hint, `${e.code} ${e.message}`).toBeTruthy();
+        }
         rejected++;
       }
     }

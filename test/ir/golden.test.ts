@@ -37,6 +37,7 @@ describe('testdata/ir goldens', () => {
       if (name.startsWith('ok-')) expect(got.file).toBe('ir.json');
       const m = /^err-(\d{4})-/.exec(name);
       if (m) expect(got.text).toContain(`error TSB${m[1]}:`);
+      if (m) expect(got.text).toMatch(/\nhint: /);
     });
   }
 
