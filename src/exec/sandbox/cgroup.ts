@@ -106,7 +106,8 @@ export class SandboxCgroup {
     if (!d || this.memoryLimit === undefined) return undefined;
     const read = (f: string): string => { try { return readFileSync(`${d}/${f}`, 'utf8'); } catch { return ''; } };
     const oomKill = /(?:^|\n)oom_kill (\d+)/.exec(read('memory.oom_control'));
-    const failcnt = Number(read('memory.failcnt').trim() || 0);
+    // With swap accounting the memsw limit may be the one that trips.
+    const failcnt = Math.max(Number(read('memory.failcnt').trim() || 0), Number(read('memory.memsw.failcnt').trim() || 0));
     const max = Number(read('memory.max_usage_in_bytes').trim() || 0);
     return {
       oomKilled: oomKill ? Number(oomKill[1]) > 0 : false,
@@ -138,11 +139,15 @@ export class SandboxCgroup {
   }
 }
 
-function ownerAlive(id: string): boolean {
+/** Whether the tsbuild that made `id` (`<pid>-…`) still runs (a zombie counts as dead). */
+export function ownerAlive(id: string): boolean {
   const pid = Number(/^(\d+)-/.exec(id)?.[1]);
   if (!pid) return false;
   if (pid === process.pid) return true;
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch { return false; }
 }
 
 /**

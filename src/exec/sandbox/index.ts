@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os';
 import { ReadStream as TtyReadStream } from 'node:tty';
 import { writeSync } from 'node:fs';
 import { TsbError } from '../../errors.js';
-import { cgroupV1Available, cleanupStaleCgroups, SandboxCgroup } from './cgroup.js';
+import { cgroupV1Available, cleanupStaleCgroups, ownerAlive, SandboxCgroup } from './cgroup.js';
 import { koffiPath, openPty, pipe } from './host.js';
 import { sandboxInit, type CreatedEntry, type InitSpec } from './init.js';
 import { removeCreatedMountpoints } from './mountpoints.js';
@@ -77,13 +77,6 @@ function scratchBase(): string {
 let seq = 0;
 let staleDone: Promise<unknown> | undefined;
 
-function ownerDead(id: string): boolean {
-  const pid = Number(/^(\d+)-/.exec(id)?.[1]);
-  if (!pid) return true;
-  if (pid === process.pid) return false;
-  try { process.kill(pid, 0); return false; } catch (e) { return (e as NodeJS.ErrnoException).code !== 'EPERM'; }
-}
-
 /**
  * Remove cgroups and scratch dirs left by tsbuild processes that died (their PID is gone).
  * Processes still running in such cgroups are killed first. Safe alongside live builds.
@@ -95,7 +88,7 @@ export async function cleanupStale(): Promise<{ cgroups: string[]; dirs: string[
     let names: string[];
     try { names = readdirSync(base); } catch { continue; }
     for (const n of names) {
-      if (!ownerDead(n)) continue;
+      if (ownerAlive(n)) continue;
       // Only ever an empty mount point on the host (the tmpfs lived in the dead mount namespace).
       try { rmdirSync(`${base}/${n}`); dirs.push(n); } catch {
         try { rmSync(`${base}/${n}`, { recursive: true, force: true }); dirs.push(n); } catch { /* next time */ }
