@@ -10,7 +10,10 @@
  * - Everything syntactically wrong is rejected here with TSB2xxx and a span; what can only be
  *   known with values in hand (a variable expanding to a bad platform) is src/plan's TSB3xxx.
  *   Values without `$` are validated here already where BuildKit validates them after expansion
- *   (mount options, EXPOSE protocol casing), so typos fail before any build work.
+ *   (RUN --mount options), so typos fail before any build work.
+ * - Flag values (`--chown=…`) arrive with quotes and escapes already processed by src/syntax
+ *   (BuildKit's extractBuilderFlags); an expanding flag word is expanded once more at build time,
+ *   exactly as BuildKit does. A flag word's span is the whole `--name=value`.
  *
  * How src/plan expands a word: `expandWord(word, env, ir.escapeToken)` from src/ir (index.ts
  * re-exports src/ir/shell.ts). `env` is the variables in scope at that instruction: the stage's
