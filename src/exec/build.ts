@@ -549,13 +549,14 @@ export class BuildExecutor {
       throw new TsbError('TSB3062', '--checksum can only be used with a single HTTP(S) source', { span: instr.checksum!.span });
     }
 
-    const destView: DestView = fs ?? new LayerFS([]);
-    const realDest = fs ? fs.realDest(dest) : dest;
-    const sel = localSrcs.length > 0
-      ? await selectCopy(source, destView, {
-        sources: localSrcs, dest: realDest, parents: instr.parents, exclude: excludes, span: instr.span,
-        ...(urls.length + heredocSources.length > 0 ? { } : {}),
-      })
+    // Keys need only WHICH source files are read, never the destination image: select against an
+    // empty destination now (cheap, no layer indexing on a hit) and for real in execute().
+    const NO_DEST: DestView = { typeOf: async () => undefined };
+    const select = (view: DestView, realDest: string) => selectCopy(source, view, {
+      sources: localSrcs, dest: realDest, parents: instr.parents, exclude: excludes, span: instr.span,
+    });
+    const sel = localSrcs.length > 0 && fromContext
+      ? await select(NO_DEST, dest)
       : { items: [] as CopyItem[], sourcePaths: [] as string[] };
     const multi = localSrcs.length + urls.length + heredocSources.length > 1;
 
@@ -571,8 +572,6 @@ export class BuildExecutor {
       const cfs = source as ContextFS;
       const keys = await mapLimit(sel.sourcePaths, 16, async (p) => [p, await cfs.keyOf((await cfs.lstat(p))!)] as const);
       for (const [p, k] of keys) inputs[`file:${p === '' ? '.' : p}`] = k;
-    } else if (localSrcs.length > 0) {
-      inputs.selected = sha256Hex(sel.sourcePaths.join('\n'));
     }
     for (const h of heredocSources) inputs[`heredoc:${h.name}`] = sha256Hex(heredocContent(h, st, ir(this.plan)));
     // Remote sources are fetched now so their content keys the step.
@@ -604,6 +603,9 @@ export class BuildExecutor {
     const epoch = this.epoch;
     const store = this.opts.store;
     const execute = async (): Promise<Descriptor | undefined> => {
+      const destView: DestView = fs ?? new LayerFS([]);
+      const realDest = fs ? fs.realDest(dest) : dest;
+      const sel = localSrcs.length > 0 ? await select(destView, realDest) : { items: [] as CopyItem[], sourcePaths: [] as string[] };
       try {
         const owner: Owner | undefined = chownSpec ? await resolveOwner(chownSpec, etcReader(fs), instr.chown!.span) : undefined;
         const entries: LayerEntry[] = [];

@@ -40,6 +40,7 @@ interface StatCacheFile { version: 1; root: string; files: Record<string, [strin
 
 // Kernel file timestamps come from a coarse clock (a jiffy, ≤ 10 ms); 100 ms leaves a wide margin.
 const RACY_NS = 100_000_000n;
+const SMALL_FILE = 1 << 20;
 
 export interface ContextOptions {
   ignore?: IgnoreMatcher;
@@ -181,12 +182,22 @@ export class BuildContext {
     }
     const h = createHash('sha256');
     let n = 0;
-    await new Promise<void>((res, rej) => {
-      const s = createReadStream(this.abs(rel), { highWaterMark: 1 << 20 });
-      s.on('data', (b) => { h.update(b as Buffer); n += (b as Buffer).length; });
-      s.on('error', (err) => rej(new TsbError('TSB4003', `cannot read context file ${rel}`, { cause: err })));
-      s.on('end', () => res());
-    });
+    if (e.size <= SMALL_FILE) {
+      // One read for small files: a stream would allocate a 1 MiB buffer per file (GC-bound).
+      let buf: Buffer;
+      try { buf = readFileSync(this.abs(rel)); } catch (err) {
+        throw new TsbError('TSB4003', `cannot read context file ${rel}`, { cause: err });
+      }
+      h.update(buf);
+      n = buf.length;
+    } else {
+      await new Promise<void>((res, rej) => {
+        const s = createReadStream(this.abs(rel), { highWaterMark: 1 << 20 });
+        s.on('data', (b) => { h.update(b as Buffer); n += (b as Buffer).length; });
+        s.on('error', (err) => rej(new TsbError('TSB4003', `cannot read context file ${rel}`, { cause: err })));
+        s.on('end', () => res());
+      });
+    }
     this.bytesHashed += n;
     const d = 'sha256:' + h.digest('hex');
     // Re-stat: a file changed while we read it must not be cached under its old stat.

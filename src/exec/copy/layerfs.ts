@@ -156,17 +156,28 @@ export class LayerFS implements SourceFS, DestView {
   private readonly map = new Map<string, IdxEntry>();
   private readonly kids = new Map<string, Set<string>>();
 
+  private pending: string[];
+
+  /** Indexing is lazy: a view nobody queries (a cached step's result) costs nothing. */
   constructor(blobPaths: readonly string[]) {
     this.kids.set('', new Set());
-    for (const p of blobPaths) this.apply(indexLayer(p));
+    this.pending = [...blobPaths];
   }
 
-  /** A copy with one more layer on top (views are cheap to extend). */
+  private ensure(): void {
+    if (this.pending.length === 0) return;
+    const ps = this.pending;
+    this.pending = [];
+    for (const p of ps) this.apply(indexLayer(p));
+  }
+
+  /** A view with one more layer on top (views are cheap to extend). */
   extend(blobPath: string): LayerFS {
+    if (this.pending.length > 0 || this.map.size === 0) return new LayerFS([...this.pending, blobPath]);
     const v = new LayerFS([]);
     for (const [k, e] of this.map) v.map.set(k, e);
     for (const [k, s] of this.kids) v.kids.set(k, new Set(s));
-    v.apply(indexLayer(blobPath));
+    v.pending = [blobPath];
     return v;
   }
 
@@ -210,6 +221,7 @@ export class LayerFS implements SourceFS, DestView {
   }
 
   raw(path: string): IdxEntry | undefined {
+    this.ensure();
     return this.map.get(path);
   }
 
@@ -234,6 +246,7 @@ export class LayerFS implements SourceFS, DestView {
   }
 
   async lstat(path: string): Promise<SrcNode | undefined> {
+    this.ensure();
     const p = cleanName(path);
     if (p === '') return { path: '', type: 'dir', perm: 0o755, size: 0, mtime: 0 };
     const e = this.map.get(p);
@@ -241,11 +254,13 @@ export class LayerFS implements SourceFS, DestView {
   }
 
   async readdir(path: string): Promise<readonly string[]> {
+    this.ensure();
     return [...(this.kids.get(cleanName(path)) ?? [])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
   /** Resolve symlinks chroot-style; returns the canonical path or undefined. */
   realpathSync(path: string, followLast = true): string | undefined {
+    this.ensure();
     let parts = cleanName(path).split('/').filter(Boolean);
     const stack: string[] = [];
     let hops = 0;
@@ -281,6 +296,7 @@ export class LayerFS implements SourceFS, DestView {
    * (`/bin/x` on a usr-merged image → `/usr/bin/x`), keeping a trailing `/`.
    */
   realDest(dest: string): string {
+    this.ensure();
     const trailing = dest.endsWith('/');
     const parts = cleanName(dest).split('/').filter(Boolean);
     let resolved = '';
@@ -303,6 +319,7 @@ export class LayerFS implements SourceFS, DestView {
 
   /** A regular file's bytes (following symlinks and hardlinks), or undefined. */
   readFileSync(path: string): Buffer | undefined {
+    this.ensure();
     const r = this.realpathSync(path);
     if (r === undefined) return undefined;
     const e = this.map.get(r);
@@ -317,6 +334,7 @@ export class LayerFS implements SourceFS, DestView {
 
   /** Stream of a regular file's bytes (by canonical path). */
   openStream(path: string): NodeJS.ReadableStream & AsyncIterable<Buffer> {
+    this.ensure();
     const e = this.content(this.map.get(cleanName(path))!);
     if (e.size === 0) return createReadStream('/dev/null') as never;
     return createReadStream(e.blob, { start: e.offset, end: e.offset + e.size - 1, highWaterMark: 1 << 20 }) as never;
@@ -324,9 +342,10 @@ export class LayerFS implements SourceFS, DestView {
 
   /** Owner and raw entry for the layer writer. */
   meta(path: string): { uid: number; gid: number; xattrs?: undefined } | undefined {
+    this.ensure();
     const e = this.map.get(cleanName(path));
     return e ? { uid: e.uid, gid: e.gid } : undefined;
   }
 
-  get size(): number { return this.map.size; }
+  get size(): number { this.ensure(); return this.map.size; }
 }
