@@ -45,6 +45,10 @@ const USAGE: Record<string, string> = {
   SHELL: 'SHELL ["executable", "param"]',
 };
 
+/** BuildKit's SecretsUsedInArgOrEnv: a secret-ish word as a whole `_`-separated part of the name. */
+const SECRET_DENY = /(?:_|^)(?:apikey|auth|credential|credentials|key|password|pword|passwd|secret|token)(?:_|$)/i;
+const SECRET_ALLOW = /(?:_|^)(?:public|file|version)(?:_|$)/i;
+
 const VALID_STAGE_NAME = /^[a-z][a-z0-9\-_.]*$/;
 
 type FlagType = 'bool' | 'string' | 'strings';
@@ -75,6 +79,14 @@ class Lowerer {
   readonly warnings: Warning[] = [];
   /** The current stage (or the stage it builds on) has a SHELL: shell-form CMD is then intended. */
   shellChanged = false;
+  /** The current stage (or the stage it builds on) set an absolute WORKDIR. */
+  absWorkdir = false;
+
+  private checkSecretKey(kw: 'ARG' | 'ENV', key: string, ins: Instruction): void {
+    if (SECRET_DENY.test(key) && !SECRET_ALLOW.test(key)) {
+      this.warn('SecretsUsedInArgOrEnv', `Do not use ARG or ENV instructions for sensitive data (${kw} ${JSON.stringify(key)})`, ins);
+    }
+  }
 
   constructor(readonly ast: DockerfileAST) {}
 
@@ -258,6 +270,7 @@ class Lowerer {
       case 'LABEL': {
         this.noFlags(ins, kw);
         const pairs = this.kvPairs(ins, kw);
+        if (kw === 'ENV') for (const p of pairs) this.checkSecretKey('ENV', p.key.raw, ins);
         return kw === 'ENV' ? { kind: 'ENV', ...base, pairs } : { kind: 'LABEL', ...base, pairs };
       }
       case 'ARG': {
@@ -274,6 +287,7 @@ class Lowerer {
             span: a.span,
           };
         });
+        for (const a of args) this.checkSecretKey('ARG', a.key.raw, ins);
         return { kind: 'ARG', ...base, args };
       }
       case 'COPY':
@@ -301,9 +315,17 @@ class Lowerer {
       case 'USER':
         this.noFlags(ins, kw);
         return { kind: 'USER', ...base, user: this.word(this.exactlyOne(ins, kw), true) };
-      case 'WORKDIR':
+      case 'WORKDIR': {
         this.noFlags(ins, kw);
-        return { kind: 'WORKDIR', ...base, path: this.word(this.exactlyOne(ins, kw), true) };
+        const path = this.word(this.exactlyOne(ins, kw), true);
+        if (!hasVariable(path.raw)) {
+          if (path.raw.startsWith('/')) this.absWorkdir = true;
+          else if (!this.absWorkdir) {
+            this.warn('WorkdirRelativePath', `Relative workdir ${JSON.stringify(path.raw)} can have unexpected results if the base image changes`, ins);
+          }
+        }
+        return { kind: 'WORKDIR', ...base, path };
+      }
       case 'STOPSIGNAL':
         this.noFlags(ins, kw);
         return { kind: 'STOPSIGNAL', ...base, signal: this.word(this.exactlyOne(ins, kw), true) };
@@ -483,7 +505,8 @@ function splitSpan(a: ArgNode, eq: number): [Span, Span] {
 /** Rule names of BuildKit's linter that src/syntax and src/ir emit (what `# check=error=true` fails on). */
 const BUILDKIT_RULES = new Set([
   'NoEmptyContinuation', 'StageNameCasing', 'FromAsCasing', 'ConsistentInstructionCasing', 'JSONArgsRecommended',
-  'MaintainerDeprecated', 'LegacyKeyValueFormat', 'ReservedStageName', 'ExposeProtoCasing',
+  'MaintainerDeprecated', 'LegacyKeyValueFormat', 'ReservedStageName', 'ExposeProtoCasing', 'SecretsUsedInArgOrEnv',
+  'WorkdirRelativePath',
 ]);
 
 /**
@@ -502,7 +525,8 @@ function parseCheck(text: string): { skip: (rule: string) => boolean; error: boo
     const eq = part.indexOf('=');
     if (eq < 0) continue;
     const key = part.slice(0, eq).trim().toLowerCase();
-    const value = part.slice(eq + 1).trim();
+    // A trailing `// why` comment is allowed after the value (`# check=skip=Rule // reason`).
+    const value = part.slice(eq + 1).trim().split(/\s+/)[0] ?? '';
     if (key === 'skip') {
       for (const r of value.split(',')) {
         const t = r.trim();
@@ -543,15 +567,21 @@ export function toIR(ast: DockerfileAST): DockerfileIR {
   const stages: { index: number; name?: string; from: FromInstr; instructions: StageInstr[] }[] = [];
   const names = new Map<string, FromInstr>();
   const shellByStage = new Map<string, boolean>();
+  const workdirByStage = new Map<string, boolean>();
   const endStage = () => {
     const cur = stages[stages.length - 1];
-    if (cur?.name !== undefined) shellByStage.set(cur.name, lw.shellChanged);
+    if (cur?.name !== undefined) {
+      shellByStage.set(cur.name, lw.shellChanged);
+      workdirByStage.set(cur.name, lw.absWorkdir);
+    }
   };
   for (const ins of ast.instructions) {
     // FROM resets the stage state before it is lowered (a stage built on a stage inherits its SHELL).
     if (ins.keyword.toUpperCase() === 'FROM') {
       endStage();
-      lw.shellChanged = shellByStage.get(ins.args[0]?.value.toLowerCase() ?? '') ?? false;
+      const baseName = ins.args[0]?.value.toLowerCase() ?? '';
+      lw.shellChanged = shellByStage.get(baseName) ?? false;
+      lw.absWorkdir = workdirByStage.get(baseName) ?? false;
     }
     const node = lw.lower(ins);
     if (node.kind === 'FROM') {

@@ -13,7 +13,7 @@ const have = existsSync(FILE);
 if (!have) console.warn(`skipping lint cases: ${FILE} is absent`);
 
 const RULES = new Set(['StageNameCasing', 'FromAsCasing', 'ConsistentInstructionCasing', 'JSONArgsRecommended', 'MaintainerDeprecated',
-  'LegacyKeyValueFormat', 'ReservedStageName', 'ExposeProtoCasing', 'NoEmptyContinuation']);
+  'LegacyKeyValueFormat', 'ReservedStageName', 'ExposeProtoCasing', 'NoEmptyContinuation', 'SecretsUsedInArgOrEnv', 'WorkdirRelativePath']);
 
 const KNOWN: Record<string, string> = {
   'bk-lint-019': 'check options come from the BUILDKIT_DOCKERFILE_CHECK build-arg (src/plan)',
