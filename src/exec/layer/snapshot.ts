@@ -3,9 +3,10 @@
  * stored by the store under its chain id, created once (store.snapshots.ensure fills a temp dir
  * and renames it into place; concurrent callers wait for one fill).
  *
- * Note: a snapshot's content depends only on its diff_id (it holds one layer, whiteouts as overlay
- * whiteouts); it is keyed by chain id as the store contract suggests, so two images sharing a
- * diff_id on different bases unpack it twice.
+ * A snapshot holds one layer (whiteouts as overlay whiteouts), unpacked against the snapshots
+ * below it (implicit parents take the lower metadata, lower symlinks are followed inside the
+ * root, as containerd applies layers), so it is keyed by CHAIN id: the same diff_id on another
+ * base is another snapshot.
  */
 import { createHash } from 'node:crypto';
 import type { Digest, Store } from '../../../store/types.js';
@@ -28,6 +29,12 @@ export interface SnapshotOptions extends Pick<UnpackOptions, 'allowDevices' | 'c
    * the uncompressed bytes must hash to diffId (TSB4409).
    */
   blob?: Digest | undefined;
+  /**
+   * Snapshot dirs of the layers below, bottom first (see UnpackOptions.lowers): the snapshot is
+   * then exactly what applying the layer onto them gives. snapshotsForImage passes them; the
+   * chain-id key covers them (a chain id names the whole stack below).
+   */
+  lowers?: readonly string[] | undefined;
 }
 
 /** The snapshot dir (overlay lowerdir) for one layer, unpacking blob → snapshot on first use. */
@@ -36,7 +43,7 @@ export function ensureLayerSnapshot(
 ): Promise<string> {
   return store.snapshots.ensure(chainId, async (tmp) => {
     await unpackLayerToSnapshot(store.blobs.open(opts.blob ?? diffId), tmp, {
-      expectDiffId: diffId, allowDevices: opts.allowDevices, chown: opts.chown,
+      expectDiffId: diffId, allowDevices: opts.allowDevices, chown: opts.chown, lowers: opts.lowers,
     });
   });
 }
@@ -53,7 +60,7 @@ export async function snapshotsForImage(
   const out: string[] = [];
   // Sequential: unpacking is disk-bound and there are 2 cores shared with RUN steps.
   for (let i = 0; i < diffIds.length; i++) {
-    out.push(await ensureLayerSnapshot(store, diffIds[i]!, chains[i]!, { blob: opts.blobs?.[i], allowDevices: opts.allowDevices }));
+    out.push(await ensureLayerSnapshot(store, diffIds[i]!, chains[i]!, { blob: opts.blobs?.[i], allowDevices: opts.allowDevices, lowers: [...out] }));
   }
   return out;
 }

@@ -34,6 +34,9 @@ export interface TreeWriterOptions {
   allowDevices?: boolean;
 }
 
+/** Internal: metadata for a parent directory the archive needs but has no header for. */
+export type ImplicitDirMeta = (rel: string) => NodeMeta | undefined;
+
 export interface NodeMeta {
   mode: number;
   uid: number;
@@ -53,8 +56,11 @@ export class TreeWriter {
   private readonly dirs = new Set<string>(['']);
   private readonly dirMeta = new Map<string, NodeMeta>();
 
-  constructor(root: string, opts: TreeWriterOptions = {}) {
+  private readonly implicitMeta: ImplicitDirMeta | undefined;
+
+  constructor(root: string, opts: TreeWriterOptions = {}, implicitMeta?: ImplicitDirMeta) {
     this.root = root;
+    this.implicitMeta = implicitMeta;
     this.chown = opts.chown ?? process.getuid?.() === 0;
     this.allowDevices = opts.allowDevices ?? true;
   }
@@ -86,6 +92,15 @@ export class TreeWriter {
       if (!st) {
         if (!create) throw layerError(LayerCodes.HARDLINK_TARGET_MISSING, `archive entry ${JSON.stringify(label)}: ${cur} does not exist`, 'The archive refers to a path it does not contain.');
         try { mkdirSync(h, { mode: 0o755 }); } catch (e) { throw fsError('mkdir', h, e); }
+        // In a snapshot, a parent without a header must look like the lower one it shadows.
+        const m = this.implicitMeta?.(cur);
+        if (m) {
+          this.owner(h, m);
+          this.xattrs(h, m.xattrs);
+          if (!this.dirMeta.has(cur)) this.dirMeta.set(cur, m);
+        } else if (!this.dirMeta.has(cur)) {
+          this.dirMeta.set(cur, { mode: 0o755, uid: 0, gid: 0, mtime: NaN });
+        }
       } else if (st.isSymbolicLink()) {
         throw layerError(LayerCodes.THROUGH_SYMLINK, `archive entry ${JSON.stringify(label)} would be written through the symlink ${cur}`,
           'The archive is unsafe (a symlink followed by entries below it); tsbuild never follows archive symlinks.');
@@ -96,6 +111,11 @@ export class TreeWriter {
       this.dirs.add(cur);
     }
     return this.host(dirRel);
+  }
+
+  /** True when rel is already verified (or created) as a real directory in this run. */
+  isKnownDir(rel: string): boolean {
+    return this.dirs.has(rel);
   }
 
   /** Removes whatever is at rel (recursively), invalidating cached directories below it. */
@@ -295,7 +315,7 @@ export class TreeWriter {
       const h = this.host(rel);
       try {
         chmodSync(h, m.mode & 0o7777);
-        lutimesSync(h, m.mtime, m.mtime);
+        if (!Number.isNaN(m.mtime)) lutimesSync(h, m.mtime, m.mtime);
       } catch (e) { throw fsError('chmod/utimes', h, e); }
     }
     this.dirMeta.clear();

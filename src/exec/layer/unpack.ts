@@ -11,7 +11,9 @@ import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { TsbError } from '../../errors.js';
-import { OPAQUE_MARKER, WHITEOUT_PREFIX, baseOf, parentOf } from './entry.js';
+import { OPAQUE_MARKER, WHITEOUT_PREFIX, baseOf, normalizeLayerPath, parentOf } from './entry.js';
+import { readXattrs } from './fsentry.js';
+import { MergedView } from './view.js';
 import { LayerCodes, layerError } from './errors.js';
 import { readTar, type TarHeader } from './tar.js';
 import { type NodeMeta, TreeWriter, type TreeWriterOptions } from './tree.js';
@@ -125,6 +127,15 @@ export async function decompressStream(src: Source): Promise<Readable> {
 export interface UnpackOptions extends TreeWriterOptions {
   /** When set, the uncompressed tar must hash to this (sha256:…) else TSB4409 after unpacking. */
   expectDiffId?: string | undefined;
+  /**
+   * Snapshot mode only: the snapshots of the layers below (bottom first). With them, the snapshot
+   * reproduces what containerd/Docker get by applying the layer onto the tree below: a parent
+   * the layer has no header for copies its metadata from the lower directory it shadows, and an
+   * entry below a path that is a symlink in the lowers (e.g. `bin/x` on a usr-merged base) lands
+   * where that symlink resolves INSIDE the image root. Without lowers, parents are 0755 root
+   * and such entries create a real directory over the lower symlink.
+   */
+  lowers?: readonly string[] | undefined;
 }
 
 export interface UnpackResult {
@@ -150,16 +161,54 @@ async function* hashing(src: AsyncIterable<Uint8Array>, hash: Hash): AsyncGenera
 type Mode = 'snapshot' | 'flat';
 
 async function unpack(src: Source, dir: string, mode: Mode, opts: UnpackOptions): Promise<UnpackResult> {
-  const tree = new TreeWriter(dir, opts);
+  const lowerView = mode === 'snapshot' && opts.lowers?.length ? new MergedView(opts.lowers) : undefined;
+  const implicit = lowerView ? (rel: string): NodeMeta | undefined => {
+    const e = lowerView.entry('/' + rel, { follow: false });
+    if (!e || !e.stat.isDirectory()) return undefined;
+    return { mode: e.stat.mode & 0o7777, uid: e.stat.uid, gid: e.stat.gid, mtime: Math.floor(e.stat.mtimeMs / 1000), xattrs: readXattrs(e.hostPath).kept };
+  } : undefined;
+  const tree = new TreeWriter(dir, opts, implicit);
   const hash = createHash('sha256');
   const { stream } = await openDecompressed(src);
-  const written = new Set<string>(); // flat mode: paths this layer created (whiteouts must not hit them)
+  const written = new Set<string>(); // paths this layer created (whiteouts must not hit them)
+
+  /**
+   * containerd semantics for parents that are symlinks NOT placed by this archive (in the lowers,
+   * or already in a flat target): follow them, chroot-style, inside the root. Symlinks this archive
+   * placed are never followed (TreeWriter rejects writing through them: TSB4403).
+   */
+  const redirect = (rel: string, label: string, depth = 0): string => {
+    const comps = rel.split('/');
+    let prefix = '';
+    for (let i = 0; i < comps.length - 1; i++) {
+      const next = prefix ? `${prefix}/${comps[i]}` : comps[i]!;
+      let target: string | undefined;
+      if (!written.has(next) && !tree.isKnownDir(next)) {
+        const st = tree.lstatEntry(next, label);
+        if (mode === 'flat') {
+          if (st?.isSymbolicLink()) target = new MergedView([dir]).rootPath('/' + next);
+        } else if (!st && lowerView) {
+          const le = lowerView.entry('/' + next, { follow: false });
+          if (le?.stat.isSymbolicLink()) target = lowerView.rootPath('/' + next);
+        }
+      }
+      if (target !== undefined) {
+        if (depth > 40) {
+          throw layerError(LayerCodes.THROUGH_SYMLINK, `archive entry ${JSON.stringify(label)}: too many levels of symbolic links`, 'The image has a symlink loop.');
+        }
+        const out = [target.slice(1), ...comps.slice(i + 1)].filter((c) => c !== '').join('/');
+        return redirect(out, label, depth + 1);
+      }
+      prefix = next;
+    }
+    return rel;
+  };
   let entries = 0, bytes = 0;
   const sawOpaqueFor = new Set<string>();
   for await (const { header: h, body } of readTar(hashing(stream, hash))) {
     entries++;
     const label = h.name;
-    const rel = tree.clean(h.name, label);
+    const rel = redirect(tree.clean(h.name, label), label);
     const base = rel === '' ? '' : baseOf(rel);
     if (base === OPAQUE_MARKER) {
       const d = parentOf(rel);
@@ -198,7 +247,11 @@ async function unpack(src: Source, dir: string, mode: Mode, opts: UnpackOptions)
         break;
       case 'dir': tree.dir(rel, meta, label); break;
       case 'symlink': tree.symlink(rel, h.linkname, meta, label); break;
-      case 'hardlink': tree.hardlink(rel, h.linkname, label); break;
+      case 'hardlink': {
+        const t = normalizeLayerPath(h.linkname);
+        tree.hardlink(rel, t === undefined || t === '' ? h.linkname : redirect(t, label), label);
+        break;
+      }
       case 'char': case 'block': case 'fifo':
         tree.device(rel, h.type, h.devmajor, h.devminor, meta, label);
         break;

@@ -181,4 +181,46 @@ describe('round trip', () => {
     ])), d);
     expect(Object.keys(describeTree(d)).sort()).toEqual(['d', 'd/new', 'y']);
   });
+
+  test('snapshot with lowers: headerless parents keep the lower metadata, entries below a lower symlink follow it inside the root', async (ctx) => {
+    const why = overlayMissing();
+    if (why) { ctx.skip(why); return; }
+    const { rawTar } = await import('./helpers.js');
+    const l1 = rawTar([
+      { name: 'usr/', type: 'dir', mode: 0o755, mtime: T },
+      { name: 'usr/bin/', type: 'dir', mode: 0o750, gid: 50, mtime: T },
+      { name: 'usr/bin/old', data: Buffer.from('old'), mtime: T },
+      { name: 'bin', type: 'symlink', linkname: 'usr/bin', mtime: T },
+      { name: 'etc/', type: 'dir', mode: 0o700, mtime: T },
+      { name: 'abs', type: 'symlink', linkname: '/../../usr', mtime: T },
+    ]);
+    const l2 = rawTar([
+      { name: 'bin/foo', data: Buffer.from('foo'), mode: 0o755, mtime: T },
+      { name: 'etc/conf', data: Buffer.from('c'), mtime: T },
+      { name: 'bin/.wh.old' },
+      { name: 'abs/lib/x', data: Buffer.from('x'), mtime: T },
+      { name: 'bin2/hl', type: 'hardlink', linkname: 'bin/foo' },
+    ]);
+    const s1 = tmp(), s2 = tmp();
+    await unpackLayerToSnapshot(streamOf(l1), s1);
+    await unpackLayerToSnapshot(streamOf(l2), s2, { lowers: [s1] });
+    const view = new MergedView([s1, s2]);
+    const got = describeView(view, { mtime: true });
+    expect(got.bin).toMatchObject({ type: 'symlink', target: 'usr/bin' });
+    expect(got['usr/bin']).toMatchObject({ type: 'dir', mode: '750', gid: 50, mtime: T });
+    expect(got.etc).toMatchObject({ mode: '700', mtime: T });
+    expect(got['usr/bin/foo']).toMatchObject({ type: 'file', mode: '755' });
+    expect(got['usr/bin/old']).toBeUndefined();
+    expect(got['usr/lib/x']).toMatchObject({ type: 'file' });
+    expect(got['bin2/hl']!.link).toBe(got['usr/bin/foo']!.link);
+    // The kernel agrees with the view, and flat application (containerd's apply) gives the same tree.
+    const { mnt } = mountOverlay(tmp(), [s1, s2]);
+    let kernel;
+    try { kernel = describeTree(mnt); } finally { umount(mnt); }
+    expect(describeView(view)).toEqual(kernel);
+    const flat = tmp();
+    await unpackLayerFlat(streamOf(l1), flat);
+    await unpackLayerFlat(streamOf(l2), flat);
+    expect(describeTree(flat)).toEqual(kernel);
+  });
 });
