@@ -230,8 +230,8 @@ export const command: Command = {
       throw usageError(`invalid --network "${network}"`, 'use default, none or host.');
     }
     const outputs = args.list('output');
-    const { parseOutputSpec } = await import('../../oci/export.js');
-    const specs = outputs.map((o) => parseOutputSpec(o));
+    // Loaded only when used: the exporters pull in archive and compression code (startup time).
+    const specs = outputs.length ? await import('../../oci/export.js').then((m) => outputs.map((o) => m.parseOutputSpec(o))) : [];
     if (args.bool('push') && args.list('tag').length === 0) throw usageError('--push needs a name (-t NAME:TAG)');
 
     const p = await prepare(args, ctx);
