@@ -177,7 +177,7 @@ export async function runSandbox(spec: SandboxSpec): Promise<SandboxResult> {
       loUp: spec.network === 'none',
       mounts: (spec.mounts ?? []).map((m) => (m.type === 'bind'
         ? { type: 'bind' as const, source: m.source, target: m.target, readonly: m.readonly === true }
-        : m.type === 'tmpfs' ? { ...m } : { type: 'overlay-ro' as const, target: m.target, lowerdirs: [...m.lowerdirs] })),
+        : m.type === 'tmpfs' ? { ...m } : { type: 'overlay-ro' as const, target: m.target, lowerdirs: [...m.lowerdirs], writable: m.writable === true })),
       files: files.map((f) => ({
         target: f.target,
         b64: Buffer.from(typeof f.content === 'string' ? Buffer.from(f.content) : f.content).toString('base64'),

@@ -20,7 +20,7 @@ import type { JoinedPath, ResolvedUser } from './resolve.js';
 
 export interface InitMountBind { type: 'bind'; source: string; target: string; readonly: boolean }
 export interface InitMountTmpfs { type: 'tmpfs'; target: string; size?: number; mode?: number }
-export interface InitMountOverlay { type: 'overlay-ro'; lowerdirs: string[]; target: string }
+export interface InitMountOverlay { type: 'overlay-ro'; lowerdirs: string[]; target: string; writable?: boolean }
 export type InitMount = InitMountBind | InitMountTmpfs | InitMountOverlay;
 
 export interface InitSpec {
@@ -271,7 +271,16 @@ export function sandboxInit(req: Req, secureJoin: SecureJoin, resolveUser: Resol
         const tgt = ensure(m.target, 'dir');
         const lowers = [...m.lowerdirs].reverse();
         if (lowers.length === 0) throw new InitError('setup', `overlay mount on ${m.target} has no layers`);
-        if (lowers.length === 1) {
+        if (m.writable) {
+          // Writes are accepted and thrown away: the upper is a tmpfs of this mount namespace.
+          const t = `${S}/t${linkDirs}`;
+          fs.mkdirSync(t);
+          mount('tsbuild', t, 'tmpfs', MS_NOSUID | MS_NODEV, 'mode=0700');
+          fs.mkdirSync(`${t}/u`); fs.mkdirSync(`${t}/w`);
+          const list = linkStack(lowers, { u: `${t}/u`, w: `${t}/w` });
+          mount('overlay', tgt, 'overlay', 0, `lowerdir=${list},upperdir=u,workdir=w,redirect_dir=off,metacopy=off,index=off`, `mount overlay on ${m.target}`);
+          process.chdir('/');
+        } else if (lowers.length === 1) {
           mount(lowers[0]!, tgt, null, MS_BIND | MS_REC, null, `bind ${lowers[0]} on ${m.target}`);
           remountRo(tgt);
         } else {

@@ -47,7 +47,9 @@ export type SandboxMount =
    * A read-only overlay of lower dirs, BOTTOM first (RUN --mount=type=bind,from=stage when the
    * stage is a stack of snapshots). A single dir is bind-mounted read-only instead.
    */
-  | { type: 'overlay-ro'; lowerdirs: readonly string[]; target: string };
+  | { type: 'overlay-ro'; lowerdirs: readonly string[]; target: string; writable?: boolean };
+// `writable: true` (RUN --mount=type=bind,rw): the command may write, the writes land in a tmpfs
+// that vanishes with the sandbox (BuildKit discards them too).
 
 /** A file the sandbox provides at `target` (bind-mounted from a private tmpfs; never in the diff). */
 export interface SandboxFile {
