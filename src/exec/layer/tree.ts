@@ -15,8 +15,8 @@
  *   Hardlink targets must be inside the root, reached without symlinks, and exist → else TSB4402
  *   / TSB4407.
  * - Devices need `allowDevices` (TSB4404); EPERM from mknod is also TSB4404.
- * Known gap: a layer entry below a symlink that an EARLIER layer placed (e.g. `bin/x` on a
- * usr-merged base) is rejected, where containerd would follow the symlink inside the root.
+ * Symlinks placed by an EARLIER layer (e.g. `bin -> usr/bin` on a usr-merged base) are not this
+ * class's business: unpack.ts redirects such entries, chroot-style, before they get here.
  */
 import { closeSync, openSync, writeSync, constants as C, lstatSync, mkdirSync, rmSync, symlinkSync, linkSync, lchownSync, chmodSync, lutimesSync, readdirSync } from 'node:fs';
 import { open } from 'node:fs/promises';

@@ -5,8 +5,15 @@
  * Both unpackers take the tar as a byte stream (compressed or not: they call decompressStream),
  * treat it as hostile (see TreeWriter in tree.ts for the safety contract) and write nothing
  * outside `dir`. Errors are TsbError TSB44xx naming the entry.
+ *
+ * Symlinks the archive itself placed are never followed (TSB4403). Symlinks that were there
+ * before it (earlier layers: in `lowers` for a snapshot, in `dir` for flat) are followed like
+ * containerd does, but chroot-style, inside the root. Hardlinks may name a file of this layer, or
+ * (snapshot with lowers) of a lower layer, which is then copied up first, as overlayfs does.
+ * Entries may come in any order; directory modes/mtimes are applied at the end.
  */
 import { spawn } from 'node:child_process';
+import { createReadStream, readlinkSync } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -203,6 +210,18 @@ async function unpack(src: Source, dir: string, mode: Mode, opts: UnpackOptions)
     }
     return rel;
   };
+  /**
+   * A hardlink to a file of a LOWER layer: do what overlayfs does for `ln` (copy the target up
+   * into this layer, then link), so both names share an inode in the merged view.
+   */
+  const copyUp = async (t: string, label: string): Promise<void> => {
+    const le = lowerView!.entry('/' + t, { follow: false });
+    if (!le) return; // tree.hardlink reports the missing target
+    const st = le.stat;
+    const meta: NodeMeta = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), xattrs: readXattrs(le.hostPath).kept };
+    if (st.isFile()) await tree.file(t, meta, createReadStream(le.hostPath), label, st.size);
+    else if (st.isSymbolicLink()) tree.symlinkUnchecked(t, readlinkSync(le.hostPath), meta, label);
+  };
   let entries = 0, bytes = 0;
   const sawOpaqueFor = new Set<string>();
   for await (const { header: h, body } of readTar(hashing(stream, hash))) {
@@ -248,8 +267,10 @@ async function unpack(src: Source, dir: string, mode: Mode, opts: UnpackOptions)
       case 'dir': tree.dir(rel, meta, label); break;
       case 'symlink': tree.symlink(rel, h.linkname, meta, label); break;
       case 'hardlink': {
-        const t = normalizeLayerPath(h.linkname);
-        tree.hardlink(rel, t === undefined || t === '' ? h.linkname : redirect(t, label), label);
+        const t0 = normalizeLayerPath(h.linkname);
+        const t = t0 === undefined || t0 === '' ? h.linkname : redirect(t0, label);
+        if (lowerView && t === t0 && !written.has(t) && !tree.lstatEntry(t, label)) await copyUp(t, label);
+        tree.hardlink(rel, t, label);
         break;
       }
       case 'char': case 'block': case 'fifo':

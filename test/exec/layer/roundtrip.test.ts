@@ -190,6 +190,7 @@ describe('round trip', () => {
       { name: 'usr/', type: 'dir', mode: 0o755, mtime: T },
       { name: 'usr/bin/', type: 'dir', mode: 0o750, gid: 50, mtime: T },
       { name: 'usr/bin/old', data: Buffer.from('old'), mtime: T },
+      { name: 'usr/bin/lowfile', data: Buffer.from('low'), mode: 0o4755, mtime: T },
       { name: 'bin', type: 'symlink', linkname: 'usr/bin', mtime: T },
       { name: 'etc/', type: 'dir', mode: 0o700, mtime: T },
       { name: 'abs', type: 'symlink', linkname: '/../../usr', mtime: T },
@@ -200,6 +201,7 @@ describe('round trip', () => {
       { name: 'bin/.wh.old' },
       { name: 'abs/lib/x', data: Buffer.from('x'), mtime: T },
       { name: 'bin2/hl', type: 'hardlink', linkname: 'bin/foo' },
+      { name: 'lowlink', type: 'hardlink', linkname: 'usr/bin/lowfile' }, // target only in the lower layer
     ]);
     const s1 = tmp(), s2 = tmp();
     await unpackLayerToSnapshot(streamOf(l1), s1);
@@ -213,6 +215,9 @@ describe('round trip', () => {
     expect(got['usr/bin/old']).toBeUndefined();
     expect(got['usr/lib/x']).toMatchObject({ type: 'file' });
     expect(got['bin2/hl']!.link).toBe(got['usr/bin/foo']!.link);
+    expect(got.lowlink).toMatchObject({ type: 'file', mode: '4755', content: got['usr/bin/lowfile']!.content });
+    expect(got.lowlink!.link).toBe(got['usr/bin/lowfile']!.link);
+    expect(got.lowlink!.link).not.toBe(got['bin2/hl']!.link);
     // The kernel agrees with the view, and flat application (containerd's apply) gives the same tree.
     const { mnt } = mountOverlay(tmp(), [s1, s2]);
     let kernel;
