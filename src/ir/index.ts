@@ -16,7 +16,7 @@ import type { ArgNode, DockerfileAST, Heredoc, Instruction, Warning } from '../s
 import { parseGoDuration } from './duration.js';
 import { irError, type IrErrorCode } from './errors.js';
 import { lowerMount } from './mount.js';
-import { hasVariable } from './shell.js';
+import { expandShellWord, hasVariable } from './shell.js';
 import { didYouMean } from './suggest.js';
 import type {
   ArgInstr, Command, CopyInstr, DockerfileIR, FromInstr, HeredocSource, Instr, KeyValue, RunMount, Stage,
@@ -48,6 +48,12 @@ const USAGE: Record<string, string> = {
 /** BuildKit's SecretsUsedInArgOrEnv: a secret-ish word as a whole `_`-separated part of the name. */
 const SECRET_DENY = /(?:_|^)(?:apikey|auth|credential|credentials|key|password|pword|passwd|secret|token)(?:_|$)/i;
 const SECRET_ALLOW = /(?:_|^)(?:public|file|version)(?:_|$)/i;
+
+/** Build args every build defines without an ARG line (BuildKit's predefined platform and proxy args). */
+export const PREDEFINED_ARGS: readonly string[] = [
+  'BUILDPLATFORM', 'BUILDOS', 'BUILDARCH', 'BUILDVARIANT', 'TARGETPLATFORM', 'TARGETOS', 'TARGETARCH', 'TARGETVARIANT',
+  'HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy',
+];
 
 const VALID_STAGE_NAME = /^[a-z][a-z0-9\-_.]*$/;
 
@@ -297,6 +303,9 @@ class Lowerer {
         this.noFlags(ins, kw);
         this.atLeastOne(ins, kw);
         for (const a of ins.args) {
+          if (!hasVariable(a.value) && a.value.includes(':')) {
+            this.warn('ExposeInvalidFormat', `EXPOSE instruction should not define an IP address or host-port mapping, found '${a.value}'`, ins);
+          }
           const m = /\/([a-zA-Z]+)$/.exec(a.value);
           if (m && !hasVariable(a.value) && m[1] !== m[1]!.toLowerCase()) {
             this.warn('ExposeProtoCasing', `Defined protocol '${a.value}' in EXPOSE instruction should be lowercase`, ins);
@@ -506,7 +515,7 @@ function splitSpan(a: ArgNode, eq: number): [Span, Span] {
 const BUILDKIT_RULES = new Set([
   'NoEmptyContinuation', 'StageNameCasing', 'FromAsCasing', 'ConsistentInstructionCasing', 'JSONArgsRecommended',
   'MaintainerDeprecated', 'LegacyKeyValueFormat', 'ReservedStageName', 'ExposeProtoCasing', 'SecretsUsedInArgOrEnv',
-  'WorkdirRelativePath',
+  'WorkdirRelativePath', 'ExposeInvalidFormat', 'UndefinedArgInFrom', 'RedundantTargetPlatform', 'FromPlatformFlagConstDisallowed',
 ]);
 
 /**
@@ -538,6 +547,33 @@ function parseCheck(text: string): { skip: (rule: string) => boolean; error: boo
     }
   }
   return { skip: (rule) => (all && BUILDKIT_RULES.has(rule)) || skipped.has(rule), error };
+}
+
+/** FROM-line rules: undeclared ARGs, --platform=$TARGETPLATFORM, constant --platform. */
+function fromLint(node: FromInstr, ins: Instruction, metaArgs: readonly ArgInstr[], lw: Lowerer): void {
+  const declared = new Map<string, string>();
+  for (const a of metaArgs) for (const kv of a.args) declared.set(kv.key.raw, 'x');
+  for (const p of PREDEFINED_ARGS) declared.set(p, 'x');
+  const undeclared = new Set<string>();
+  for (const w of [node.platform, node.image]) {
+    if (!w || !hasVariable(w.raw)) continue;
+    try {
+      for (const n of expandShellWord(w.raw, declared).unmatched) undeclared.add(n);
+    } catch { /* a syntax error is reported when the build expands the word */ }
+  }
+  for (const n of undeclared) {
+    if (/^[0-9@*#?$!-]/.test(n)) continue; // positional and special parameters
+    const guess = didYouMean(n, [...declared.keys()]);
+    lw.warn('UndefinedArgInFrom', `FROM argument '${n}' is not declared${guess ? ` (did you mean ${guess}?)` : ''}`, ins);
+  }
+  const p = node.platform?.raw;
+  if (p === '$TARGETPLATFORM' || p === '${TARGETPLATFORM}') {
+    lw.warn('RedundantTargetPlatform', `Setting platform to predefined ${p} in FROM is redundant as this is the default behavior`, ins);
+  } else if (p !== undefined && !hasVariable(p)
+    // A stage named after its platform (`AS build-amd64`, `AS linux`) pins it on purpose.
+    && !p.toLowerCase().split('/').slice(0, 2).some((part) => part && node.stageName?.includes(part))) {
+    lw.warn('FromPlatformFlagConstDisallowed', `FROM --platform flag should not use constant value ${JSON.stringify(p)}`, ins);
+  }
 }
 
 /** Cheap syntax-only BuildKit lint rules over the whole file. */
@@ -585,6 +621,7 @@ export function toIR(ast: DockerfileAST): DockerfileIR {
     }
     const node = lw.lower(ins);
     if (node.kind === 'FROM') {
+      fromLint(node, ins, metaArgs, lw);
       if (node.stageName !== undefined) {
         const written = ins.args[2]!.value;
         if (written !== node.stageName) lw.warn('StageNameCasing', `Stage name '${written}' should be lowercase`, ins);

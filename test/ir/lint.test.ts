@@ -13,7 +13,8 @@ const have = existsSync(FILE);
 if (!have) console.warn(`skipping lint cases: ${FILE} is absent`);
 
 const RULES = new Set(['StageNameCasing', 'FromAsCasing', 'ConsistentInstructionCasing', 'JSONArgsRecommended', 'MaintainerDeprecated',
-  'LegacyKeyValueFormat', 'ReservedStageName', 'ExposeProtoCasing', 'NoEmptyContinuation', 'SecretsUsedInArgOrEnv', 'WorkdirRelativePath']);
+  'LegacyKeyValueFormat', 'ReservedStageName', 'ExposeProtoCasing', 'NoEmptyContinuation', 'SecretsUsedInArgOrEnv', 'WorkdirRelativePath',
+  'ExposeInvalidFormat', 'UndefinedArgInFrom', 'RedundantTargetPlatform', 'FromPlatformFlagConstDisallowed']);
 
 const KNOWN: Record<string, string> = {
   'bk-lint-019': 'check options come from the BUILDKIT_DOCKERFILE_CHECK build-arg (src/plan)',
@@ -21,6 +22,8 @@ const KNOWN: Record<string, string> = {
   'bk-lint-023': 'NoEmptyContinuation line is src/syntax\'s (it reports the empty line, BuildKit the next one)',
   'bk-lint-033': 'duplicate stage names are an error in tsbuild (TSB2005), a warning in BuildKit',
   'bk-lint-048': 'BuildKit reports lint warnings of a file it then rejects; toIR stops at the error',
+  'bk-lint-056': 'the corpus row pairs another Dockerfile of the same Go test with this expectation',
+  'bk-lint-057': 'the corpus row pairs another Dockerfile of the same Go test with this expectation',
   'bk-lint-072': 'BuildKit lints only the stages the target needs; toIR lints every stage',
   'bk-lint-077': 'the Dockerfile is a Go template (dockerfile is null in the corpus)',
 };
