@@ -28,7 +28,7 @@ export type FileSource =
 export interface LayerEntry {
   path: string;
   type: LayerEntryType;
-  /** Permission bits including setuid/setgid/sticky (0o7777); file-type bits are ignored. Default 0o644 (dirs 0o755). */
+  /** Permission bits including setuid/setgid/sticky (0o7777); file-type bits are ignored. Default 0o644 (dirs 0o755, symlinks 0o777). */
   mode?: number;
   uid?: number;
   gid?: number;

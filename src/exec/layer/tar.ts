@@ -264,15 +264,23 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
       throw layerError(LayerCodes.BAD_TAR, `tar header checksum mismatch at entry ${index}`, 'The file is not a tar archive or is corrupt.');
     }
     const flag = String.fromCharCode(b[156]!);
+    const ext = flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K';
     let size = num(b, 124, 12);
-    if (local.has('size')) size = Number(local.get('size')!.toString());
+    if (!ext && local.has('size')) {
+      size = Number(local.get('size')!.toString('ascii'));
+      if (!Number.isSafeInteger(size) || size < 0) throw layerError(LayerCodes.BAD_TAR, 'malformed PAX size in tar archive', 'The archive is corrupt.');
+    }
     const dataPad = pad(size);
-    if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
+    if (ext) {
       if (size > 16 << 20) throw layerError(LayerCodes.BAD_TAR, `oversized tar extended header (${size} bytes)`, 'The archive is corrupt or hostile.');
       const data = (await r.read(size + dataPad)) ?? Buffer.alloc(0);
       const d = data.subarray(0, size);
       if (flag === 'x') parsePax(d, local);
-      else if (flag === 'g') parsePax(d, global);
+      else if (flag === 'g') {
+        parsePax(d, global);
+        // Per-file keys make no sense globally (Go ignores them too).
+        for (const k of ['path', 'linkpath', 'size']) global.delete(k);
+      }
       else if (flag === 'L') longName = cstr(d, 0, d.length);
       else longLink = cstr(d, 0, d.length);
       continue;

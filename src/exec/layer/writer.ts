@@ -178,7 +178,7 @@ export class LayerWriter {
       const header: TarHeader = {
         name: p.type === 'dir' && p.tarName !== '' ? p.tarName + '/' : p.type === 'dir' ? './' : p.tarName,
         type: p.type,
-        mode: marker ? 0 : (e.mode ?? (p.type === 'dir' ? 0o755 : 0o644)) & 0o7777,
+        mode: marker ? 0 : (e.mode ?? (p.type === 'dir' ? 0o755 : p.type === 'symlink' ? 0o777 : 0o644)) & 0o7777,
         uid: marker ? 0 : e.uid ?? 0,
         gid: marker ? 0 : e.gid ?? 0,
         size: 0,

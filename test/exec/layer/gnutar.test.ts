@@ -44,6 +44,23 @@ describe('GNU tar interop', () => {
     });
   }
 
+  test('GNU base-256 ids and PAX records (global header, multibyte path) are read', async () => {
+    const src = tmp('b256'), d = tmp('b256t');
+    writeFileSync(join(src, 'f'), 'x');
+    execFileSync('tar', ['-C', src, '--format=gnu', '--owner=3000000', '--group=4000000', '--numeric-owner', '-cf', join(d, 'g.tar'), 'f']);
+    const { readTar } = await import('../../../src/exec/layer/tar.js');
+    const hs = [];
+    for await (const e of readTar(streamOf(readFileSync(join(d, 'g.tar'))))) hs.push(e.header);
+    expect(hs[0]).toMatchObject({ name: 'f', uid: 3000000, gid: 4000000 });
+    // POSIX format with a global header and a non-ASCII name GNU tar writes as PAX path
+    const name = 'Ωmega-' + '日本'.repeat(40);
+    writeFileSync(join(src, name), 'y');
+    execFileSync('tar', ['-C', src, '--format=posix', '--pax-option=globexthdr.name=g,comment=hello', '-cf', join(d, 'p.tar'), name]);
+    const names = [];
+    for await (const e of readTar(streamOf(readFileSync(join(d, 'p.tar'))))) names.push(e.header.name);
+    expect(names).toEqual([name]);
+  });
+
   test('busybox fixture tar → snapshot equals the fixture dir; our export of it lists in GNU tar', async (ctx) => {
     const why = busyboxMissing();
     if (why) { ctx.skip(why); return; }
