@@ -23,6 +23,7 @@ import type { ImageConfig } from '../oci/image.js';
 import { layerDescriptor, readImage, writeImage, epochToRFC3339 } from '../oci/image.js';
 import type { CopyInstr, HeredocSource as Heredoc, RunInstr, StageInstr, WorkdirInstr, ArgInstr } from '../ir/types.js';
 import { expandShellWord } from '../ir/shell.js';
+import { resolveMount } from '../ir/mount.js';
 import type { BuildPlan, PlannedStage } from '../plan/plan.js';
 import { computeKey, explainMiss, normalizeText, sha256Hex, type KeyInputs } from '../plan/cachekey.js';
 import { StageState, Expander, applyConfigInstr, resolveWorkdir, runCreatedBy, commandArgv, PROXY_ARGS } from '../plan/state.js';
@@ -343,7 +344,7 @@ export class BuildExecutor {
       if (instr.kind === 'WORKDIR') return await this.workdir(st, instr, ex, parent, layers, fs, ev, t0, argInputs);
       // COPY / ADD / RUN: keyed, cached.
       const prepared = instr.kind === 'RUN'
-        ? this.prepareRun(st, instr, ex, argInputs)
+        ? this.prepareRun(st, instr, ex, argInputs, layers)
         : await this.prepareCopy(ps, st, instr, ex, fs, argInputs);
       const key = computeKey(parent, prepared.inputs);
       const store = this.opts.store;
@@ -459,7 +460,7 @@ export class BuildExecutor {
 
   // ---------------------------------------------------------------------------------- RUN
 
-  private prepareRun(st: StageState, instr: RunInstr, ex: Expander, argInputs: (n: Iterable<string>) => KeyInputs): Prepared {
+  private prepareRun(st: StageState, instr: RunInstr, ex: Expander, argInputs: (n: Iterable<string>) => KeyInputs, layers: readonly Descriptor[]): Prepared {
     const shell = st.shell();
     const argv = commandArgv(instr.command, shell);
     const env = st.envMap();
@@ -477,16 +478,124 @@ export class BuildExecutor {
       ...(instr.security ? { security: instr.security.raw } : {}),
       ...argInputs(argNames),
     };
-    void ex;
     const createdBy = `RUN ${runCreatedBy(argv, st.args.filter((a) => !PROXY_ARGS.has(a.name)), env)} # buildkit`;
+    // What the command sees: image ENV, then build ARGs in scope (ENV wins), PATH defaulted.
+    const runEnv = new Map<string, string>();
+    for (const a of st.args) if (a.value !== undefined && !env.has(a.name)) runEnv.set(a.name, a.value);
+    for (const [k, v] of env) runEnv.set(k, v);
+    if (!runEnv.has('PATH')) runEnv.set('PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+    const mounts = instr.mounts.map((m) => ({ m, r: resolveMountSafe(m, (v) => ex.text(v, m.span)) }));
+    for (const { r } of mounts) {
+      if (r.type === 'cache') inputs[`mount:${r.target}`] = `cache ${r.id ?? r.target} ${r.sharing ?? 'shared'}`;
+    }
+    const layersNow = [...layers];
+    const user = st.cc.User ?? '';
+    const workdir = st.workdir();
+    const script = runScript(instr, argv, shell);
+    const network = instr.network ? ex.word(instr.network) : (this.opts.network ?? 'default');
+    const security = instr.security ? ex.word(instr.security) : undefined;
     return {
       inputs, createdBy,
-      execute: async () => {
-        throw new TsbError('TSB4100', 'RUN is not supported yet', {
-          span: instr.span, hint: 'the sandbox that runs RUN steps has not landed in this build of tsbuild; remove RUN or use a cached result.',
-        });
+      execute: async (ev) => {
+        const store = this.opts.store;
+        let runStepMod: typeof import('./run-step.js');
+        try { runStepMod = await import('./run-step.js'); } catch (e) {
+          throw new TsbError('TSB4100', 'RUN is not supported yet', {
+            span: instr.span, cause: e, hint: 'the sandbox that runs RUN steps is missing from this build of tsbuild.',
+          });
+        }
+        const { snapshotsForImage } = await import('./layer/snapshot.js');
+        const { commitUpperdir } = await import('./layer/diff.js');
+        const lowers = await snapshotsForImage(store, layersNow.map((l) => l.digest));
+        const upper = await store.snapshots.tempDir('run-');
+        let tail = '';
+        const onOut = (b: Buffer) => {
+          const t = b.toString('utf8');
+          tail = (tail + t).slice(-8192);
+          this.progress.output(ev, t);
+        };
+        try {
+          const runMounts = await this.runMounts(mounts.map((x) => x.r), instr.span);
+          const secretEnv: string[] = [];
+          for (const { r } of mounts) {
+            if (r.type === 'secret' && r.env) {
+              const sec = this.opts.secrets?.get(r.id ?? '');
+              const v = sec ? await readSecret(sec, this.opts) : undefined;
+              if (v !== undefined) secretEnv.push(`${r.env}=${v}`);
+            }
+          }
+          const res = await runStepMod.runStep({
+            lowerdirs: lowers, upperdir: upper, argv: script, env: [...[...runEnv].map(([k, v]) => `${k}=${v}`), ...secretEnv],
+            user, cwd: workdir, network: network as never, ...(security === 'insecure' ? { security: 'insecure' } : {}),
+            mounts: runMounts, onStdout: onOut, onStderr: onOut, signal: this.abort.signal,
+          });
+          if (res.exitCode !== 0 || res.startError || res.oomKilled) {
+            throw runStepMod.runStepError(res, script, { span: instr.span, outputTail: tail });
+          }
+          const lr = await commitUpperdir(store, upper, { lowers, ...(this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {}) });
+          return lr ? layerDescriptor(lr.diffId, lr.size) : undefined;
+        } finally {
+          await rm(upper, { recursive: true, force: true }).catch(() => undefined);
+        }
       },
     };
+  }
+
+  /** RUN --mount → run-step mounts (cache dirs in the store, secrets, tmpfs, binds). */
+  private async runMounts(ms: readonly ResolvedMountLike[], span: Span): Promise<import('./run-step.js').RunStepMount[]> {
+    const out: import('./run-step.js').RunStepMount[] = [];
+    const { mkdir } = await import('node:fs/promises');
+    for (const m of ms) {
+      const target = m.target ?? '';
+      switch (m.type) {
+        case 'cache': {
+          const id = m.id ?? target;
+          const dir = join(this.opts.store.root, 'tsbuild', 'runcache', 'v1', sha256Hex(id).slice(0, 32));
+          await mkdir(dir, { recursive: true, mode: m.mode ?? 0o755 });
+          out.push({ type: 'bind', target, source: dir, readonly: m.readOnly });
+          break;
+        }
+        case 'tmpfs':
+          out.push({ type: 'tmpfs', target, ...(m.sizeLimit !== undefined ? { size: m.sizeLimit } : {}) });
+          break;
+        case 'secret': {
+          const id = m.id ?? '';
+          const sec = this.opts.secrets?.get(id);
+          const content = sec ? await readSecret(sec, this.opts) : undefined;
+          if (content === undefined) {
+            if (m.required) throw new TsbError('TSB4030', `secret ${id} not found`, { span, hint: `pass it with --secret id=${id},src=FILE (or env=VAR).` });
+            break;
+          }
+          if (m.env && !m.target) break;
+          out.push({ type: 'secret', target: target || `/run/secrets/${id}`, content, ...(m.mode !== undefined ? { mode: m.mode } : {}), ...(m.uid !== undefined ? { uid: m.uid } : {}), ...(m.gid !== undefined ? { gid: m.gid } : {}) });
+          break;
+        }
+        case 'bind': {
+          if (m.from === undefined) {
+            const cfs = this.contextFS(span);
+            const src = (m.source ?? '/').replace(/^\/+/, '');
+            const e = cfs.ctx.resolve(src);
+            if (!e) throw new TsbError('TSB4031', `RUN --mount source "${m.source ?? '/'}" is not in the build context`, { span });
+            out.push({ type: 'bind', target, source: cfs.absPath(e.rel), readonly: m.readOnly });
+          } else {
+            const lower = m.from.toLowerCase();
+            const st = [...this.plan.all.values()].find((s) => s.name === lower || String(s.index) === lower);
+            let diffIds: string[];
+            if (st) diffIds = (await this.stage(st)).layers.map((l) => l.digest);
+            else diffIds = (await this.resolveImage(m.from, this.plan.platform, span)).layers.map((l) => l.digest);
+            if (m.source && m.source !== '/' && m.source !== '.') {
+              throw new TsbError('TSB4032', `RUN --mount=type=bind,from=${m.from},source=${m.source} is not supported yet`, { span, hint: 'bind the whole stage (source=/) or COPY --from the files first.' });
+            }
+            const { snapshotsForImage } = await import('./layer/snapshot.js');
+            out.push({ type: 'layers', target, lowerdirs: await snapshotsForImage(this.opts.store, diffIds), readwrite: !m.readOnly });
+          }
+          break;
+        }
+        default:
+          throw new TsbError('TSB4033', `RUN --mount=type=${m.type} is not supported yet`, { span, hint: 'ssh mounts are not implemented; use a secret.' });
+      }
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------------------------- COPY / ADD
@@ -840,6 +949,41 @@ async function fetchURL(url: string, dir: string, checksum: string | undefined, 
   const lm = res.headers.get('last-modified');
   const mtime = lm ? Math.trunc(Date.parse(lm) / 1000) || 0 : 0;
   return { url, file, digest, mtime, name };
+}
+
+interface ResolvedMountLike {
+  type: string; from?: string; source?: string; target?: string; readOnly: boolean; required: boolean;
+  id?: string; sharing?: string; mode?: number; uid?: number; gid?: number; sizeLimit?: number; env?: string;
+}
+
+function resolveMountSafe(m: import('../ir/types.js').RunMount, expand: (v: string) => string): ResolvedMountLike {
+  return resolveMount(m, expand) as ResolvedMountLike;
+}
+
+async function readSecret(sec: { src?: string; env?: string }, opts: ExecOptions): Promise<string | undefined> {
+  void opts;
+  if (sec.src) {
+    const { readFile } = await import('node:fs/promises');
+    try { return await readFile(sec.src, 'utf8'); } catch (e) {
+      throw new TsbError('TSB4034', `cannot read secret file ${sec.src}`, { cause: e, hint: 'check the --secret src= path.' });
+    }
+  }
+  if (sec.env) return process.env[sec.env];
+  return undefined;
+}
+
+/**
+ * The argv a RUN executes. Shell form with heredocs: a lone `<<EOF` runs the body as the script;
+ * otherwise the whole text with its heredoc bodies goes to the shell, which handles `<<` itself.
+ */
+function runScript(instr: RunInstr, argv: string[], shell: string[]): string[] {
+  if (instr.command.form !== 'shell' || instr.heredocs.length === 0) return argv;
+  const text = instr.command.text.trim();
+  const h0 = instr.heredocs[0]!;
+  if (instr.heredocs.length === 1 && /^[0-9]*<<-?\s*["']?[A-Za-z0-9_]+["']?$/.test(text)) return [...shell, h0.content];
+  let script = instr.command.text;
+  for (const h of instr.heredocs) script += `\n${h.content}${h.name}`;
+  return [...shell, script];
 }
 
 export { EMPTY_SHA };

@@ -1,0 +1,86 @@
+/**
+ * RUN through the sandbox (real namespaces + overlayfs), on a busybox rootfs added with ADD.
+ * Skipped with a message when busybox-static is missing or the sandbox module is absent.
+ */
+import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { busyboxMissing, busyboxRootfsTar } from '../helpers/busybox.js';
+import { cli, listing, readImageFromStore, tmp } from './helpers.js';
+
+const why = busyboxMissing() ?? (existsSync('src/exec/run-step.ts') ? undefined : 'src/exec/run-step.ts is missing');
+if (why) console.warn(`run.test: skipping: ${why}`);
+
+async function ctxWith(dockerfile: string, files: Record<string, string> = {}): Promise<string> {
+  const dir = tmp();
+  copyFileSync(await busyboxRootfsTar(), join(dir, 'rootfs.tar'));
+  writeFileSync(join(dir, 'Dockerfile'), dockerfile);
+  for (const [k, v] of Object.entries(files)) writeFileSync(join(dir, k), v);
+  return dir;
+}
+
+describe.skipIf(!!why)('RUN', () => {
+  it('runs commands, commits their changes as a layer, writes BuildKit history, caches', async () => {
+    const dir = await ctxWith('FROM scratch\nADD rootfs.tar /\nARG V=1\nRUN echo hi $V > /x && mkdir -p /d && echo y > /d/y\nRUN rm /bin/ls\nUSER app\nWORKDIR /home/app/w\nRUN touch made\n');
+    const store = tmp('tsb-store-');
+    const r = await cli(['build', dir, '-t', 'run:1', '--store', store, '--progress', 'plain']);
+    expect(r.code, r.stderr).toBe(0);
+    const img = readImageFromStore(store, 'run:1');
+    expect(img.fs.readFileSync('/x')!.toString()).toBe('hi 1\n');
+    const l = await listing(img.fs);
+    expect(l).toContain('/d dir 0755 0:0');
+    expect(l.some((x) => x.startsWith('/bin/ls '))).toBe(false); // whiteout applied
+    expect(l.find((x) => x.startsWith('/home/app/w/made '))).toMatch(/ file 0644 1000:1000/);
+    const hist = img.config.history.map((h: any) => h.created_by);
+    expect(hist).toContain('RUN |1 V=1 /bin/sh -c echo hi $V > /x && mkdir -p /d && echo y > /d/y # buildkit');
+    const again = await cli(['build', dir, '-t', 'run:1', '--store', store, '--progress', 'plain']);
+    expect((again.stderr.match(/CACHED/g) ?? []).length).toBe(4);
+    const changed = await cli(['build', dir, '-t', 'run:1', '--store', store, '--progress', 'plain', '--build-arg', 'V=2']);
+    expect(changed.stderr).toContain('cache miss: ARG V 1 → 2');
+  });
+
+  it('a failing RUN exits 1 with the command, exit code and output tail, pointing at the line', async () => {
+    const dir = await ctxWith('FROM scratch\nADD rootfs.tar /\nRUN echo before-failing && exit 3\n');
+    const r = await cli(['build', dir, '-t', 'run:2', '--store', tmp('tsb-store-'), '--progress', 'plain']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('did not complete successfully: exit code: 3');
+    expect(r.stderr).toContain('Dockerfile:3:1');
+    expect(r.stderr).toContain('before-failing');
+  });
+
+  it('RUN heredocs, cache mounts, secrets and build args as env', async () => {
+    const secret = join(tmp(), 's.txt');
+    writeFileSync(secret, 'TOPSECRET');
+    const dir = await ctxWith([
+      'FROM scratch', 'ADD rootfs.tar /', 'ARG GREETING=hello',
+      'RUN <<EOF', 'echo "$GREETING from heredoc" > /h.txt', 'EOF',
+      'RUN --mount=type=cache,target=/c echo cached > /c/f',
+      'RUN --mount=type=cache,target=/c cat /c/f > /from-cache',
+      'RUN --mount=type=secret,id=tok cat /run/secrets/tok > /leak-check && test -s /leak-check && rm /leak-check',
+      'RUN --mount=type=bind,source=.,target=/ctx cp /ctx/data.txt /copied.txt',
+    ].join('\n') + '\n', { 'data.txt': 'DATA' });
+    const store = tmp('tsb-store-');
+    const r = await cli(['build', dir, '-t', 'run:3', '--store', store, '--progress', 'plain', '--secret', `id=tok,src=${secret}`]);
+    expect(r.code, r.stderr).toBe(0);
+    const img = readImageFromStore(store, 'run:3');
+    expect(img.fs.readFileSync('/h.txt')!.toString()).toBe('hello from heredoc\n');
+    expect(img.fs.readFileSync('/from-cache')!.toString()).toBe('cached\n');
+    expect(img.fs.readFileSync('/copied.txt')!.toString()).toBe('DATA');
+    const l = await listing(img.fs);
+    expect(l.some((x) => x.startsWith('/run/secrets'))).toBe(false);
+    expect(l.some((x) => x.startsWith('/c '))).toBe(false);
+  });
+
+  it('ONBUILD triggers run when a later build uses the image', async () => {
+    const store = tmp('tsb-store-');
+    const base = await ctxWith('FROM scratch\nADD rootfs.tar /\nONBUILD RUN echo triggered > /onbuild.txt\n');
+    expect((await cli(['build', base, '-t', 'onb:1', '--store', store, '--progress', 'plain'])).code).toBe(0);
+    const child = tmp();
+    writeFileSync(join(child, 'Dockerfile'), 'FROM onb:1\nRUN cat /onbuild.txt\n');
+    const r = await cli(['build', child, '-t', 'onb:2', '--store', store, '--progress', 'plain']);
+    expect(r.code, r.stderr).toBe(0);
+    const img = readImageFromStore(store, 'onb:2');
+    expect(img.fs.readFileSync('/onbuild.txt')!.toString()).toBe('triggered\n');
+    expect(img.config.config.OnBuild ?? null).toBeNull();
+  });
+});
