@@ -49,7 +49,15 @@ export function extractBuilderFlags(line: string): { rest: string; restStart: nu
   }
   const ascii = isAscii(line);
   const b = ascii ? line : toByteString(line);
-  const toCharOffset = (bytePos: number): number => (ascii ? bytePos : fromByteString(b.slice(0, bytePos)).length);
+  // Offsets for spans only; exact when the cut falls on a character boundary.
+  const toCharOffset = (bytePos: number): number => (ascii ? bytePos : Math.min(line.length, fromByteString(b.slice(0, bytePos)).length));
+  // Go returns line[pos:], which can start inside a multi-byte character (after a 0x85 or 0xA0
+  // continuation byte that unicode.IsSpace(rune(byte)) took for a space): decode the bytes.
+  const restAt = (bytePos: number): { rest: string; restStart: number } => {
+    if (ascii) return { rest: line.slice(bytePos), restStart: bytePos };
+    const rest = fromByteString(b.slice(bytePos));
+    return { rest, restStart: Math.max(0, line.length - rest.length) };
+  };
   const flags: Word[] = [];
   const IN_SPACES = 0;
   const IN_WORD = 1;
@@ -71,8 +79,7 @@ export function extractBuilderFlags(line: string): { rest: string; restStart: nu
       if (pos === n) break;
       if (isByteSpace(ch)) continue;
       if (ch !== 0x2d || pos + 1 === n || b.charCodeAt(pos + 1) !== 0x2d) {
-        const restStart = toCharOffset(pos);
-        return { rest: line.slice(restStart), restStart, flags };
+        return { ...restAt(pos), flags };
       }
       phase = IN_WORD;
       wordStart = pos;
@@ -84,10 +91,7 @@ export function extractBuilderFlags(line: string): { rest: string; restStart: nu
     if (phase === IN_WORD) {
       if (isByteSpace(ch)) {
         phase = IN_SPACES;
-        if (word === '--') {
-          const restStart = toCharOffset(pos);
-          return { rest: line.slice(restStart), restStart, flags };
-        }
+        if (word === '--') return { ...restAt(pos), flags };
         if (blankOK || word.length > 0) push(pos);
         word = '';
         blankOK = false;

@@ -9,7 +9,6 @@
  * - a number that does not fit a float64 is a (non-fatal, saved) decode error, so the whole line
  *   falls back to shell form even though the array also holds a non-string.
  */
-import { isRawByte } from './gostrings.js';
 
 export interface JsonElement {
   /** The string value, or undefined when the element is not a string. */
@@ -98,7 +97,7 @@ export function decodeGoJsonArray(s: string, start: number): JsonArray | undefin
       if (c >= 0xd800 && c <= 0xdfff) {
         // Raw (invalid UTF-8) bytes and lone surrogates decode to U+FFFD; valid pairs stay.
         const d = s.charCodeAt(i + 1);
-        if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff && !isRawByte(d)) { i += 2; continue; }
+        if (c <= 0xdbff && d >= 0xdc00 && d <= 0xdfff) { i += 2; continue; } // a real pair
         out += s.slice(from, i) + '\ufffd';
         i++;
         from = i;

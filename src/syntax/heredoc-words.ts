@@ -39,10 +39,13 @@ function isDigit(c: number): boolean {
   return !isRawByte(c) && DIGIT.test(String.fromCodePoint(c));
 }
 
-/** Go's text/scanner over a string, by code point. Raw bytes read as U+FFFD (Go's RuneError). */
+/** Go's text/scanner Peek/Next over a string, by code point. Raw bytes read as U+FFFD (Go's RuneError). */
 class Scanner {
   private pos = 0;
-  constructor(private readonly src: string) {}
+  constructor(private readonly src: string) {
+    // text/scanner skips a byte order mark at the very start of its input.
+    if (src.charCodeAt(0) === 0xfeff) this.pos = 1;
+  }
   peek(): number {
     if (this.pos >= this.src.length) return EOF;
     const c = this.src.codePointAt(this.pos)!;

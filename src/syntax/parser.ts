@@ -175,6 +175,8 @@ function canContainHeredoc(ins: Pick<Instruction, 'keyword' | 'sub' | 'json'>): 
   return (k === 'run' || k === 'copy' || k === 'add') && !node.json;
 }
 
+const LONE_SURROGATE_TEST = /[\ud800-\udfff]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udc7f\udd00-\udfff]/g;
 const RE_DIRECTIVE = /^#[\t\n\f\r ]*([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*([^\n]+?)[\t\n\f\r ]*$/;
 const VALID_DIRECTIVES = new Set(['syntax', 'escape', 'check']);
 
@@ -220,6 +222,9 @@ export interface ParseOptions {
 export function parseDockerfile(input: string, file: string): DockerfileAST {
   let text = input;
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  // A Go string cannot hold a lone surrogate: text that did not come from decodeDockerfile may,
+  // and its UTF-8 encoding would be U+FFFD. Escaped raw bytes (lone U+DC80..U+DCFF) are kept.
+  if (LONE_SURROGATE_TEST.test(text)) text = text.replace(LONE_SURROGATE, '\ufffd');
   const lines = text.split('\n');
   // bufio.Scanner yields no empty token after a final newline.
   if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
