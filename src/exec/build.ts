@@ -524,6 +524,10 @@ export class BuildExecutor {
               if (v !== undefined) secretEnv.push(`${r.env}=${v}`);
             }
           }
+          if (script.length === 1 && script[0]!.startsWith('/dev/pipes/')) {
+            const h = instr.heredocs[0]!;
+            runMounts.push({ type: 'secret', target: script[0]!, content: heredocRunContent(h, runEnv, this.plan.ir.escapeToken), mode: 0o755 });
+          }
           const res = await runStepMod.runStep({
             lowerdirs: lowers, upperdir: upper, argv: script, env: [...[...runEnv].map(([k, v]) => `${k}=${v}`), ...secretEnv],
             user, cwd: workdir, network: network as never, ...(security === 'insecure' ? { security: 'insecure' } : {}),
@@ -712,8 +716,11 @@ export class BuildExecutor {
     const epoch = this.epoch;
     const store = this.opts.store;
     const execute = async (): Promise<Descriptor | undefined> => {
-      const destView: DestView = fs ?? new LayerFS([]);
-      const realDest = fs ? fs.realDest(dest) : dest;
+      // --link: the layer is made on an empty tree (independent of the base), so it holds every
+      // parent of what it copies and nothing is resolved through the image's symlinks.
+      const linked = instr.link;
+      const destView: DestView = fs && !linked ? fs : new LayerFS([]);
+      const realDest = fs && !linked ? fs.realDest(dest) : dest;
       const sel = localSrcs.length > 0 ? await select(destView, realDest) : { items: [] as CopyItem[], sourcePaths: [] as string[] };
       try {
         const owner: Owner | undefined = chownSpec ? await resolveOwner(chownSpec, etcReader(fs), instr.chown!.span) : undefined;
@@ -777,7 +784,8 @@ export class BuildExecutor {
         for (const p of parents) {
           if (present.has(p)) continue;
           present.add(p);
-          entries.push({ path: p, type: 'dir', mode: 0o755, uid: po.uid, gid: po.gid, mtime: epoch ?? 0 });
+          // BuildKit gives the parents it creates the --chmod mode too (checked on v0.25: 0751).
+          entries.push({ path: p, type: 'dir', mode: chmod ? chmod.apply(0o755, true) : 0o755, uid: po.uid, gid: po.gid, mtime: epoch ?? 0 });
         }
         if (entries.length === 0) return undefined;
         const w = new LayerWriter(epoch !== undefined ? { sourceDateEpoch: epoch } : {});
@@ -972,6 +980,11 @@ async function readSecret(sec: { src?: string; env?: string }, opts: ExecOptions
   return undefined;
 }
 
+function heredocRunContent(h: { content: string }, env: Map<string, string>, esc: '\\' | '`'): string {
+  void env; void esc;
+  return h.content;
+}
+
 /**
  * The argv a RUN executes. Shell form with heredocs: a lone `<<EOF` runs the body as the script;
  * otherwise the whole text with its heredoc bodies goes to the shell, which handles `<<` itself.
@@ -980,7 +993,11 @@ function runScript(instr: RunInstr, argv: string[], shell: string[]): string[] {
   if (instr.command.form !== 'shell' || instr.heredocs.length === 0) return argv;
   const text = instr.command.text.trim();
   const h0 = instr.heredocs[0]!;
-  if (instr.heredocs.length === 1 && /^[0-9]*<<-?\s*["']?[A-Za-z0-9_]+["']?$/.test(text)) return [...shell, h0.content];
+  if (instr.heredocs.length === 1 && /^[0-9]*<<-?\s*["']?[A-Za-z0-9_]+["']?$/.test(text)) {
+    // A script with a shebang runs as a file (BuildKit mounts it at /dev/pipes/NAME).
+    if (h0.content.startsWith('#!')) return [`/dev/pipes/${h0.name}`];
+    return [...shell, h0.content];
+  }
   let script = instr.command.text;
   for (const h of instr.heredocs) script += `\n${h.content}${h.name}`;
   return [...shell, script];
