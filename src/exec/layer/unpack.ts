@@ -140,7 +140,8 @@ export interface UnpackOptions extends TreeWriterOptions {
    * the layer has no header for copies its metadata from the lower directory it shadows, and an
    * entry below a path that is a symlink in the lowers (e.g. `bin/x` on a usr-merged base) lands
    * where that symlink resolves INSIDE the image root. Without lowers, parents are 0755 root
-   * and such entries create a real directory over the lower symlink.
+   * and such entries create a real directory over the lower symlink. `[]` means "base layer":
+   * whiteouts that hide nothing in the lowers are not materialized.
    */
   lowers?: readonly string[] | undefined;
 }
@@ -250,8 +251,11 @@ async function unpack(src: Source, dir: string, mode: Mode, opts: UnpackOptions)
       }
       const target = parentOf(rel) ? `${parentOf(rel)}/${name}` : name;
       if (mode === 'snapshot') {
-        // An entry of the same layer wins over its whiteout (either hides the lower one).
-        if (!written.has(target)) tree.overlayWhiteout(target, label);
+        // An entry of the same layer wins over its whiteout (either hides the lower one). With
+        // known lowers, a whiteout that hides nothing is dropped: the kernel lists whiteouts in a
+        // directory no lower layer merges with (readdir shows a name that lookup then denies).
+        const hidesNothing = opts.lowers !== undefined && !lowerView?.entry('/' + target, { follow: false });
+        if (!written.has(target) && !hidesNothing) tree.overlayWhiteout(target, label);
       } else if (!written.has(target)) {
         const st = tree.lstatEntry(target, label);
         if (st) tree.remove(target);

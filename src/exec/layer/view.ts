@@ -234,28 +234,46 @@ export class MergedView {
     return fsCreateReadStream(e.hostPath);
   }
 
-  /** Merged children of a directory: name → top entry, whiteouts applied; sorted by UTF-8 bytes. */
+  /**
+   * Merged children of a directory: name → top entry, whiteouts applied; sorted by UTF-8 bytes.
+   * One readdir per layer; the dirents tell which layers hold each name, so only the top entry is
+   * lstat'ed (plus char devices, to tell whiteouts) and child dir layer sets come for free.
+   */
   private children(dirKey: string): Map<string, ViewEntry> {
     const layers = this.dirLayers.get(dirKey)!;
-    const seen = new Map<string, ViewEntry | null>();
+    const holders = new Map<string, Array<{ layer: number; d: Dirent }>>();
     for (const i of layers) {
       const h = this.host(i, dirKey);
       let ents: Dirent[];
       try { ents = readdirSync(h, { withFileTypes: true }); } catch (err) { throw fsError('readdir', h, err); }
       for (const d of ents) {
-        if (seen.has(d.name)) continue;
-        if (d.isCharacterDevice()) {
-          const st = lstatSync(join(h, d.name));
-          if (isWhiteout(st)) { seen.set(d.name, null); continue; }
-        }
-        seen.set(d.name, null); // placeholder, filled below via child() (computes dir layer sets)
+        const list = holders.get(d.name);
+        if (list) list.push({ layer: i, d }); else holders.set(d.name, [{ layer: i, d }]);
       }
     }
-    const names = [...seen.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const names = [...holders.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     const out = new Map<string, ViewEntry>();
     for (const n of names) {
-      const e = this.child(dirKey, n);
-      if (e) out.set(n, e);
+      const list = holders.get(n)!;
+      const top = list[0]!;
+      const key = dirKey ? `${dirKey}/${n}` : n;
+      const host = this.host(top.layer, key);
+      let st: Stats;
+      try { st = lstatSync(host); } catch (err) { throw fsError('lstat', host, err); }
+      if (isWhiteout(st)) continue;
+      if (st.isDirectory() && !this.dirLayers.has(key)) {
+        const set = [top.layer];
+        if (!isOpaque(host)) {
+          for (let m = 1; m < list.length; m++) {
+            const { layer, d } = list[m]!;
+            if (!d.isDirectory()) break; // a whiteout or non-dir below ends the merge
+            set.push(layer);
+            if (isOpaque(this.host(layer, key))) break;
+          }
+        }
+        this.dirLayers.set(key, set);
+      }
+      out.set(n, { path: '/' + key, hostPath: host, stat: st, layer: top.layer });
     }
     return out;
   }
