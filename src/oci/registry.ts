@@ -459,7 +459,7 @@ async function mountSources(store: Store, target: Reference): Promise<Map<Digest
     if (r.domain !== target.domain || r.path === target.path) continue;
     try {
       const im = await readImage(store, e.descriptor);
-      for (const l of im.manifest.layers) if (!out.has(l.digest)) out.set(l.digest, r.path);
+      for (const l of [im.manifest.config, ...im.manifest.layers]) if (!out.has(l.digest)) out.set(l.digest, r.path);
     } catch { /* not readable: ignore for mounting */ }
   }
   return out;

@@ -10,6 +10,8 @@
  *   const why = registryMissing(); if (why) skip…
  *   const reg = await startRegistry({ auth: 'basic' }); … reg.host … await reg.stop();
  * Each registry has its own temp storage, removed by stop().
+ * The token server runs in the calling process: never block its event loop while a client talks to
+ * the registry (use async execFile, not execFileSync, for skopeo).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, createSign, randomUUID, X509Certificate } from 'node:crypto';

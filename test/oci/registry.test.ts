@@ -1,0 +1,148 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
+
+// Async on purpose: the token server runs in this process, so a blocking exec would deadlock skopeo.
+const run = async (cmd: string, args: string[]) => (await promisify(execFile)(cmd, args, { encoding: 'utf8' })).stdout;
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pullImage, pushImage, resolveBaseImage, CHUNK_THRESHOLD } from '../../src/oci/registry.js';
+import { exportImage, parseOutputSpec, distributionImage } from '../../src/oci/export.js';
+import { MediaType, readImage } from '../../src/oci/image.js';
+import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { makeImage, tempStore, type TempStore } from './fixtures.js';
+
+const missing = registryMissing();
+const hasSkopeo = spawnSync('sh', ['-c', 'command -v skopeo']).status === 0;
+if (missing) console.warn(missing);
+
+async function authFile(dir: string, reg: TestRegistry): Promise<string> {
+  const p = join(dir, `auth-${reg.port}.json`);
+  await writeFile(p, JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`${reg.username}:${reg.password}`).toString('base64') } } }));
+  return p;
+}
+
+for (const mode of ['none', 'basic', 'token'] as const) {
+  describe.skipIf(!!missing)(`registry (${mode} auth)`, () => {
+    let reg: TestRegistry;
+    let t: TempStore;
+    let auth: string;
+    beforeAll(async () => {
+      reg = await startRegistry({ auth: mode });
+      t = await tempStore();
+      auth = await authFile(t.dir, reg);
+    });
+    afterAll(async () => { await reg?.stop(); await t?.cleanup(); });
+
+    it('push then pull keeps every digest', async () => {
+      const d = await makeImage(t.store, { layers: [{ 'a.txt': 'alpha\n' }, { 'b/c.txt': 'gamma\n'.repeat(1000) }] });
+      const im = await readImage(t.store, d);
+      const dist = await distributionImage(t.store, im, { mediaTypes: 'oci' });
+      const name = `${reg.host}/team/app:1`;
+      const r = await pushImage(t.store, dist, name, { authFile: auth });
+      expect(r.uploaded).toBe(3);
+      // A second push uploads nothing.
+      const again = await pushImage(t.store, dist, name, { authFile: auth });
+      expect(again).toMatchObject({ uploaded: 0, skipped: 3 });
+      const t2 = await tempStore();
+      try {
+        const p = await pullImage(t2.store, name, { authFile: auth });
+        expect(p.descriptor.digest).toBe(dist.digest);
+        const pulled = await readImage(t2.store, name);
+        const distIm = await readImage(t.store, dist);
+        expect(pulled.manifest).toEqual(distIm.manifest);
+        expect(pulled.config.rootfs.diff_ids).toEqual(im.config.rootfs.diff_ids);
+        for (const id of pulled.config.rootfs.diff_ids) expect(await t2.store.blobs.has(id)).toBe(true);
+        // Push the pulled image to another repository: same manifest digest, blobs mounted.
+        const back = await pushImage(t2.store, p.descriptor, `${reg.host}/other/copy:2`, { authFile: auth });
+        expect(back.digest).toBe(dist.digest);
+        expect(back.uploaded).toBe(0);
+        expect(back.mounted + back.skipped).toBe(3);
+      } finally { await t2.cleanup(); }
+      if (mode === 'token') expect(reg.tokensIssued()).toBeGreaterThan(0);
+    });
+
+    if (mode !== 'none') {
+      it('refuses without credentials with TSB6140', async () => {
+        const t2 = await tempStore();
+        try {
+          await expect(pullImage(t2.store, `${reg.host}/team/app:1`, { authFile: join(t2.dir, 'none.json') })).rejects.toMatchObject({ code: 'TSB6140' });
+          await writeFile(join(t2.dir, 'bad.json'), JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from('tester:wrong').toString('base64') } } }));
+          await expect(pullImage(t2.store, `${reg.host}/team/app:1`, { authFile: join(t2.dir, 'bad.json') })).rejects.toMatchObject({ code: 'TSB6140' });
+        } finally { await t2.cleanup(); }
+      });
+    }
+
+    it('reports a missing tag as TSB6142 naming it', async () => {
+      const t2 = await tempStore();
+      try {
+        await expect(pullImage(t2.store, `${reg.host}/team/app:nope`, { authFile: auth })).rejects.toMatchObject({ code: 'TSB6142', message: expect.stringContaining('team/app') });
+      } finally { await t2.cleanup(); }
+    });
+
+    it.skipIf(!hasSkopeo)('interoperates with skopeo both ways', async () => {
+      const creds = mode === 'none' ? [] : ['--creds', `${reg.username}:${reg.password}`];
+      // tsbuild → registry → skopeo
+      const d = await makeImage(t.store, { layers: [{ 'sk.txt': 'skopeo\n' }] });
+      await exportImage(t.store, d, parseOutputSpec(`type=registry,name=${reg.host}/sk/one:1`), { registry: { authFile: auth } });
+      const info = JSON.parse(await run('skopeo', ['inspect', '--tls-verify=false', ...creds, `docker://${reg.host}/sk/one:1`]));
+      expect(info.Layers).toHaveLength(1);
+      // skopeo → registry → tsbuild (an OCI layout made by tsbuild, copied by skopeo)
+      const layout = join(t.dir, `sklayout-${mode}`);
+      const d2 = await makeImage(t.store, { layers: [{ 'from-skopeo.txt': 'x\n' }, { 'y.txt': 'y\n' }] });
+      await exportImage(t.store, d2, parseOutputSpec(`type=oci,dest=${layout},tar=false,name=sk:2`));
+      await run('skopeo', ['copy', '--dest-tls-verify=false', ...(mode === 'none' ? [] : ['--dest-creds', `${reg.username}:${reg.password}`]), `oci:${layout}:2`, `docker://${reg.host}/sk/two:2`]);
+      const digest = (await run('skopeo', ['inspect', '--tls-verify=false', ...creds, '--format', '{{.Digest}}', `docker://${reg.host}/sk/two:2`])).trim();
+      const t2 = await tempStore();
+      try {
+        const p = await pullImage(t2.store, `${reg.host}/sk/two:2`, { authFile: auth });
+        expect(p.descriptor.digest).toBe(digest);
+        const im = await readImage(t2.store, `${reg.host}/sk/two:2`);
+        expect(im.config.rootfs.diff_ids).toEqual((await readImage(t.store, d2)).config.rootfs.diff_ids);
+        const dest = join(t2.dir, 'fs');
+        await mkdir(dest);
+        await exportImage(t2.store, p.descriptor, parseOutputSpec(dest));
+        expect(execFileSync('cat', [join(dest, 'from-skopeo.txt')], { encoding: 'utf8' })).toBe('x\n');
+      } finally { await t2.cleanup(); }
+    });
+  });
+}
+
+describe.skipIf(!!missing)('registry: large blobs and FROM resolution', () => {
+  let reg: TestRegistry;
+  let t: TempStore;
+  beforeAll(async () => { reg = await startRegistry(); t = await tempStore(); });
+  afterAll(async () => { await reg?.stop(); await t?.cleanup(); });
+
+  it('uploads a blob over the chunk threshold in chunks and pulls it back', async () => {
+    const big = Buffer.alloc(CHUNK_THRESHOLD + 1024 * 1024);
+    for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE((i * 2654435761) >>> 0, i);
+    const d = await makeImage(t.store, { layers: [{ 'big.bin': big }] });
+    const dist = await distributionImage(t.store, await readImage(t.store, d), { compression: 'uncompressed' });
+    const r = await pushImage(t.store, dist, `${reg.host}/big/one:1`);
+    expect(r.uploaded).toBe(2);
+    const t2 = await tempStore();
+    try {
+      const p = await pullImage(t2.store, `${reg.host}/big/one:1`);
+      expect(p.descriptor.digest).toBe(dist.digest);
+    } finally { await t2.cleanup(); }
+  });
+
+  it('resolveBaseImage: store first for digests and pull=never, registry otherwise', async () => {
+    const d = await makeImage(t.store, { layers: [{ 'base.txt': 'base\n' }] });
+    const dist = await distributionImage(t.store, await readImage(t.store, d), {});
+    await pushImage(t.store, dist, `${reg.host}/base/img:1`);
+    const t2 = await tempStore();
+    try {
+      await expect(resolveBaseImage(t2.store, `${reg.host}/base/img:1`, { pull: 'never' })).rejects.toMatchObject({ code: 'TSB6104' });
+      const a = await resolveBaseImage(t2.store, `${reg.host}/base/img:1`);
+      expect(a.source).toBe('registry');
+      expect(a.image.descriptor.digest).toBe(dist.digest);
+      const b = await resolveBaseImage(t2.store, `${reg.host}/base/img:1`);
+      expect(b.source).toBe('store');
+      const c = await resolveBaseImage(t2.store, `${reg.host}/base/img@${dist.digest}`, { pull: 'never' });
+      expect(c.source).toBe('store');
+      expect(c.image.manifest.layers[0]!.mediaType).toBe(MediaType.OCI_LAYER_GZIP);
+    } finally { await t2.cleanup(); }
+  });
+});
