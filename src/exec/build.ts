@@ -126,6 +126,10 @@ const EMPTY_SHA = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca49599
 
 class Aborted extends Error {}
 
+/** Files at least this big, and this much of them unhashed, make a cold COPY read once (see prepareCopy). */
+const SPECULATE_FILE = 256 << 10;
+const SPECULATE_TOTAL = 16 << 20;
+
 export class BuildExecutor {
   private readonly opts: ExecOptions;
   private readonly progress: ProgressSink;
@@ -681,11 +685,6 @@ export class BuildExecutor {
       ...argInputs(ex.used),
     };
     if (fromKey !== undefined) inputs.from = fromKey;
-    if (fromContext && localSrcs.length > 0) {
-      const cfs = source as ContextFS;
-      const keys = await mapLimit(sel.sourcePaths, 16, async (p) => [p, await cfs.keyOf((await cfs.lstat(p))!)] as const);
-      for (const [p, k] of keys) inputs[`file:${p === '' ? '.' : p}`] = k;
-    }
     for (const h of heredocSources) inputs[`heredoc:${h.name}`] = sha256Hex(heredocContent(h, st, ir(this.plan)));
     // Remote sources are fetched now so their content keys the step.
     const fetched: { url: string; file: string; digest: string; mtime: number; name: string }[] = [];
@@ -715,6 +714,8 @@ export class BuildExecutor {
     const createdBy = `${instr.kind} ${[...srcTexts, ...heredocSources.map((h) => `<<${h.name}`), destText].join(' ')} # buildkit`;
     const epoch = this.epoch;
     const store = this.opts.store;
+    let speculative = false;
+    let precomputed: Promise<Descriptor | undefined> | undefined;
     const execute = async (): Promise<Descriptor | undefined> => {
       // --link: the layer is made on an empty tree (independent of the base), so it holds every
       // parent of what it copies and nothing is resolved through the image's symlinks.
@@ -740,7 +741,13 @@ export class BuildExecutor {
           if (it.src.type === 'other') continue; // sockets/fifos/devices are not copied
           if (it.src.type === 'file') {
             e.size = it.src.size;
-            if (fromContext) e.source = { path: (source as ContextFS).absPath(it.src.path) };
+            if (fromContext) {
+              const cfs = source as ContextFS;
+              const rel = it.src.path;
+              e.source = speculative && it.src.size >= SPECULATE_FILE && !cfs.ctx.isStatCached(rel)
+                ? { stream: () => cfs.ctx.hashingStream(rel) }
+                : { path: cfs.absPath(rel) };
+            }
             else { const lfs = source as LayerFS; const p = it.src.path; e.source = { stream: () => lfs.openStream(p) as never }; }
           } else if (it.src.type === 'symlink') e.linkname = it.src.linkTarget!;
           entries.push(e);
@@ -799,6 +806,27 @@ export class BuildExecutor {
       }
     };
     if (this.opts.dryRun && tmpDir) await rm(tmpDir, { recursive: true, force: true });
+    if (fromContext && localSrcs.length > 0) {
+      const cfs = source as ContextFS;
+      // Cold path: when much of the selection was never hashed, build the layer FIRST, hashing
+      // each large file as it streams into the layer, so every byte is read once. If the key
+      // then hits, the speculative layer is simply unreferenced (gc takes it).
+      let uncached = 0;
+      for (const p of sel.sourcePaths) {
+        const e = cfs.ctx.get(p);
+        if (e?.type === 'file' && e.size >= SPECULATE_FILE && !cfs.ctx.isStatCached(p)) uncached += e.size;
+      }
+      if (uncached >= SPECULATE_TOTAL && !this.opts.dryRun) speculative = true;
+      if (speculative) { precomputed = execute(); precomputed.catch(() => undefined); }
+      const keysP = mapLimit(sel.sourcePaths, 16, async (p) => [p, await cfs.keyOf((await cfs.lstat(p))!)] as const);
+      // A failed speculative write must fail the step, not leave digests waiting forever.
+      const keys = precomputed ? await Promise.race([keysP, precomputed.then(() => keysP)]) : await keysP;
+      for (const [p, k] of keys) inputs[`file:${p === '' ? '.' : p}`] = k;
+    }
+    if (precomputed) {
+      const pre = precomputed;
+      return { inputs, createdBy, execute: () => pre };
+    }
     return { inputs, createdBy, execute };
   }
 }

@@ -173,6 +173,48 @@ export class BuildContext {
     return p;
   }
 
+  /** Whether digest(rel) would be answered from the stat cache (no read). */
+  isStatCached(rel: string): boolean {
+    if (this.digests.has(rel)) return true;
+    const e = this.entries.get(rel);
+    const c = this.statCache[rel];
+    return !!(e && c && c[0] === String(e.ino) && c[1] === e.size && c[2] === String(e.mtimeNs) && c[3] === String(e.ctimeNs));
+  }
+
+  /**
+   * A stream of a file's bytes that also computes its digest (remembered as if digest() had read
+   * it): lets a cold COPY read each large file once, for the layer and the key together.
+   */
+  hashingStream(rel: string): import('node:stream').Readable {
+    const e = this.entries.get(rel)!;
+    const h = createHash('sha256');
+    let n = 0;
+    let settle!: (d: string) => void; let fail!: (err: unknown) => void;
+    const p = new Promise<string>((res, rej) => { settle = res; fail = rej; });
+    p.catch(() => undefined);
+    this.digests.set(rel, p);
+    const s = createReadStream(this.abs(rel), { highWaterMark: 1 << 20 });
+    s.on('data', (b) => { h.update(b as Buffer); n += (b as Buffer).length; });
+    s.on('error', (err) => { this.digests.delete(rel); fail(err); });
+    s.on('end', () => {
+      this.bytesHashed += n;
+      const d = 'sha256:' + h.digest('hex');
+      this.remember(rel, e, d);
+      settle(d);
+    });
+    return s;
+  }
+
+  private remember(rel: string, e: CtxEntry, d: string): void {
+    const st = lstatSync(this.abs(rel), { bigint: true });
+    const now = BigInt(Date.now()) * 1_000_000n;
+    if (st.ino === e.ino && Number(st.size) === e.size && st.mtimeNs === e.mtimeNs && st.ctimeNs === e.ctimeNs
+      && now - st.mtimeNs > RACY_NS && now - st.ctimeNs > RACY_NS) {
+      this.statCache[rel] = [String(e.ino), e.size, String(e.mtimeNs), String(e.ctimeNs), d];
+      this.statCacheDirty = true;
+    }
+  }
+
   private async computeDigest(rel: string): Promise<string> {
     const e = this.entries.get(rel);
     if (!e || e.type !== 'file') throw new Error(`internal: digest of non-file ${rel}`);
