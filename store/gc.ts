@@ -22,7 +22,7 @@ import { errnoCode } from './errors.js';
 import { tempName } from './fsutil.js';
 import { withLock } from './lock.js';
 import { imageClosure } from './refs.js';
-import type { FsStore } from './store.js';
+import type { FsStore, LeaseFile } from './store.js';
 import type { Digest, GcResult } from './types.js';
 
 const SLACK_MS = 2000;
@@ -42,15 +42,16 @@ export async function runGc(s: FsStore, opts: { dryRun?: boolean }): Promise<GcR
   const started = Date.now();
   const dry = opts.dryRun === true;
   await s.sweepTmp();
-  return withLock(join(s.lockDir, 'gc.lock'), () => withLock(s.refs.lockPath, () => s.cache.holding(async () => {
-    const leases = await s.liveLeases();
-    const cutoff = Math.min(started, ...leases.map((l) => l.created)) - SLACK_MS;
-    const live = new Set<Digest>();
-    const snapKeep = new Set<string>();
+  // Mark once without the index/cache locks (the expensive part: reading every manifest and
+  // config), then again under them, reusing what was computed: the second pass only reads what was
+  // tagged or cached meanwhile, so writers wait for the locks only briefly.
+  const closures = new Map<Digest, Awaited<ReturnType<typeof imageClosure>>>();
+  const chains = new Map<Digest, string[]>();
+  const mark = async (live: Set<Digest>, snapKeep: Set<string>, leases: LeaseFile[]): Promise<void> => {
     const configs = new Set<Digest>();
-
     for (const m of (await s.refs.readIndex()).manifests) {
-      const c = await imageClosure(s.blobs, m);
+      let c = closures.get(m.digest);
+      if (!c) { c = await imageClosure(s.blobs, m); closures.set(m.digest, c); }
       for (const d of c.digests) live.add(d);
       for (const d of c.configs) configs.add(d);
     }
@@ -60,13 +61,27 @@ export async function runGc(s: FsStore, opts: { dryRun?: boolean }): Promise<GcR
     }
     for (const l of leases) for (const i of l.items) { live.add(i); snapKeep.add(i); }
     for (const cfg of configs) {
-      try {
-        const j = await s.blobs.readJSON<{ rootfs?: { diff_ids?: string[] } }>(cfg);
-        const ids = j.rootfs?.diff_ids ?? [];
-        for (const d of ids) snapKeep.add(d);
-        for (const c of chainIds(ids)) snapKeep.add(c);
-      } catch { /* corrupt or missing config: verify reports it */ }
+      let ids = chains.get(cfg);
+      if (!ids) {
+        ids = [];
+        try {
+          const j = await s.blobs.readJSON<{ rootfs?: { diff_ids?: string[] } }>(cfg);
+          const diffs = j.rootfs?.diff_ids ?? [];
+          ids = [...diffs, ...chainIds(diffs)];
+        } catch { /* corrupt or missing config: verify reports it */ }
+        chains.set(cfg, ids);
+      }
+      for (const i of ids) snapKeep.add(i);
     }
+  };
+  await mark(new Set(), new Set(), await s.liveLeases());
+
+  return withLock(join(s.lockDir, 'gc.lock'), () => withLock(s.refs.lockPath, () => s.cache.holding(async () => {
+    const leases = await s.liveLeases();
+    const cutoff = Math.min(started, ...leases.map((l) => l.created)) - SLACK_MS;
+    const live = new Set<Digest>();
+    const snapKeep = new Set<string>();
+    await mark(live, snapKeep, leases);
 
     // Compressed forms of live layers are live; records of dead layers go.
     let names: string[] = [];
