@@ -13,14 +13,14 @@
  *   order carries the content); whiteouts never count as links (overlay shares one whiteout inode).
  * - Xattrs: keepXattr() (security.capability, user.*, POSIX ACLs); overlay's own never.
  * - Copy-ups that changed nothing (same type, mode, owner, size, mtime, xattrs, link target /
- *   device as the entry visible in `lowers`) are dropped, like BuildKit's overlay differ. A
+ *   device AND content as the entry visible in `lowers`) are dropped. A
  *   directory is emitted when it is new, changed, opaque, or an ancestor of anything emitted
  *   (Docker emits the parents of every change). The layer root itself is never emitted.
  * - Output is in walk order (the LayerWriter sorts again anyway); mtimes are whole seconds,
  *   clamped by the writer when SOURCE_DATE_EPOCH is set. No change at all → undefined (no layer).
  * Known gap: a changed mode/owner of the root directory itself is not recorded (no `./` entry).
  */
-import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { BlobStore } from '../../../store/types.js';
 import { type LayerEntry, compareLayerPaths } from './entry.js';
@@ -37,14 +37,13 @@ export interface DiffOptions {
   sourceDateEpoch?: number | undefined;
 }
 
-function checkOverlayFeatures(host: string, names: string[], rel: string): void {
+function checkOverlayFeatures(names: string[], rel: string): void {
   for (const n of names) {
     if (/^(trusted|user)\.overlay\.(redirect|metacopy)$/.test(n)) {
       throw layerError(LayerCodes.UPPER_UNSUPPORTED, `overlay upperdir entry /${rel} uses ${n}, which a layer cannot express`,
         'Mount the overlay with redirect_dir=off,metacopy=off (the tsbuild sandbox does).');
     }
   }
-  void host;
 }
 
 function isOpaqueDir(host: string): boolean {
@@ -66,7 +65,28 @@ function unchanged(st: Stats, host: string, x: Record<string, Buffer>, lower: { 
   if (!st.isDirectory() && st.size !== l.size) return false;
   if ((st.isCharacterDevice() || st.isBlockDevice()) && st.rdev !== l.rdev) return false;
   if (st.isSymbolicLink() && readlinkSync(host) !== readlinkSync(lower.hostPath)) return false;
-  return sameXattrs(x, readXattrs(lower.hostPath).kept);
+  if (!sameXattrs(x, readXattrs(lower.hostPath).kept)) return false;
+  // Same metadata: only then read the bytes (a program may restore mtimes after writing, e.g.
+  // `cp -p` or tar over a same-size file; skipping such a file would lose a change).
+  return !st.isFile() || sameContent(host, lower.hostPath, st.size);
+}
+
+function sameContent(a: string, b: string, size: number): boolean {
+  const fa = openSync(a, 'r');
+  try {
+    const fb = openSync(b, 'r');
+    try {
+      const CH = 1 << 20;
+      const ba = Buffer.allocUnsafe(Math.min(CH, Math.max(size, 1))), bb = Buffer.allocUnsafe(ba.length);
+      for (let pos = 0; pos < size;) {
+        const n = Math.min(ba.length, size - pos);
+        const ra = readSync(fa, ba, 0, n, pos), rb = readSync(fb, bb, 0, n, pos);
+        if (ra !== rb || ra === 0 || !ba.subarray(0, ra).equals(bb.subarray(0, rb))) return false;
+        pos += ra;
+      }
+      return true;
+    } finally { closeSync(fb); }
+  } finally { closeSync(fa); }
 }
 
 /**
@@ -97,7 +117,7 @@ export function diffUpperdir(upperdir: string, lowers: readonly string[] = [], _
         continue;
       }
       const { kept, names: xnames } = readXattrs(host);
-      checkOverlayFeatures(host, xnames, childRel);
+      checkOverlayFeatures(xnames, childRel);
       const lower = lowerVisible && view ? view.entry('/' + childRel, { follow: false }) : undefined;
       const base = entryFromStat(childRel, host, st, kept);
       if (type === 'dir') {

@@ -140,6 +140,14 @@ describe('diffUpperdir on a real overlay', () => {
       chownSync(join(mnt, 'touched/file'), 0, 0);
       chmodSync(join(mnt, 'etc/keep'), 0o644);
     } finally { umount(mnt); }
+    // Same size and mtime restored after a write (cp -p style): still a change.
+    const base2 = tmp('noop2');
+    const m2 = mountOverlay(base2, [lower]);
+    try {
+      writeFileSync(join(m2.mnt, 'etc/keep'), 'KEEP');
+      lutimesSync(join(m2.mnt, 'etc/keep'), T, T);
+    } finally { umount(m2.mnt); }
+    expect(diffUpperdir(m2.upper, [lower])?.map((e) => e.path)).toEqual(['etc', 'etc/keep']);
     expect(describeTree(upper)).toHaveProperty('touched/file'); // the copy-up really happened
     expect(diffUpperdir(upper, [lower])).toBeUndefined();
     expect(await commitUpperdir({ blobs: { put: () => { throw new Error('must not write'); } } }, upper, { lowers: [lower] })).toBeUndefined();
