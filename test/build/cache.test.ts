@@ -115,4 +115,22 @@ describe('cache keys', () => {
     expect(await c3.digest('a')).not.toBe(await c1.digest('a'));
     expect(c3.bytesHashed).toBe(7);
   });
+
+  it('a cold COPY of large files (hashed while written) gives the same image and keys as a warm one', async () => {
+    const { randomBytes } = await import('node:crypto');
+    const t = setup('FROM scratch\nCOPY . /data\n');
+    writeFileSync(join(t.dir, 'big1.bin'), randomBytes(9 << 20));
+    writeFileSync(join(t.dir, 'big2.bin'), randomBytes(9 << 20));
+    await new Promise((r) => setTimeout(r, 200));
+    const cold = await cli(['build', t.dir, '-t', 'c:1', '--store', t.store, '-q']);
+    expect(cold.code, cold.stderr).toBe(0);
+    // Warm stat cache, no layer cache: the plain path.
+    const warm = await cli(['build', t.dir, '-t', 'c:1', '--store', t.store, '-q', '--no-cache']);
+    expect(warm.stdout).toBe(cold.stdout);
+    const hit = await t.build();
+    expect(cachedCount(hit.stderr)).toBe(1);
+    // A fresh store (cold again) agrees too.
+    const other = await cli(['build', t.dir, '-t', 'c:1', '--store', tmp('tsb-store-'), '-q']);
+    expect(other.stdout).toBe(cold.stdout);
+  });
 });
