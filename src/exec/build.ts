@@ -485,6 +485,8 @@ export class BuildExecutor {
     const createdBy = `RUN ${runCreatedBy(argv, st.args.filter((a) => !PROXY_ARGS.has(a.name)), env)} # buildkit`;
     // What the command sees: image ENV, then build ARGs in scope (ENV wins), PATH defaulted.
     const runEnv = new Map<string, string>();
+    // Proxy build args reach RUN without an ARG line, and never enter the key or the image.
+    for (const [k, v] of this.plan.buildArgs) if (PROXY_ARGS.has(k)) runEnv.set(k, v);
     for (const a of st.args) if (a.value !== undefined && !env.has(a.name)) runEnv.set(a.name, a.value);
     for (const [k, v] of env) runEnv.set(k, v);
     if (!runEnv.has('PATH')) runEnv.set('PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
