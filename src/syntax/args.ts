@@ -6,7 +6,7 @@
  * from (when known exactly), so src/syntax/parser.ts can give it a file:line:col span.
  */
 import { decodeGoJsonArray } from './gojson.js';
-import { fromByteString, goTrimLeftSpace, goTrimSpace, isAscii, isGoSpace, isRawByte, toByteString } from './gostrings.js';
+import { fromByteString, goTrimLeftSpace, isAscii, isGoSpace, isRawByte, toByteString } from './gostrings.js';
 
 export interface Word {
   readonly value: string;
@@ -337,4 +337,3 @@ export function parseHealthConfig(rest: string, base = 0): Parsed {
   return { args: [{ value: typ, start: base, end: base + typ.length }, ...cmd.args], json: cmd.json };
 }
 
-export { goTrimSpace };

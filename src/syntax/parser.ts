@@ -225,11 +225,6 @@ function trimContinuation(s: string, esc: number): string | undefined {
   return s.slice(0, j - 1);
 }
 
-export interface ParseOptions {
-  /** Reserved for future use (e.g. lint rules); parsing follows BuildKit regardless. */
-  readonly strict?: boolean;
-}
-
 export function parseDockerfile(input: string, file: string): DockerfileAST {
   let text = input;
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
