@@ -25,7 +25,7 @@ export const command: Command = {
   flags: [
     { name: 'format', type: 'string', value: 'FORMAT', help: 'buildkit (BuildKit\'s AST.Dump(), default) or json' },
   ],
-  details: 'The buildkit format is byte-identical to BuildKit\'s parser dump; see ../shared/corpus/buildkit-parser/FORMAT.md.',
+  details: 'The buildkit format is byte-identical to what BuildKit\'s parser dumper prints (AST.Dump()), so it can be diffed\nagainst BuildKit. Parser warnings (e.g. empty continuation lines) go to stderr.',
   async run(args, ctx: CliContext): Promise<number> {
     const format = args.str('format') ?? 'buildkit';
     if (format !== 'buildkit' && format !== 'json') {
