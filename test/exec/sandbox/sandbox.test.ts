@@ -6,11 +6,17 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runSandbox } from '../../../src/exec/sandbox/index.js';
+import { runSandbox, sandboxInitKind } from '../../../src/exec/sandbox/index.js';
 import { busyboxRootfs } from '../../helpers/busybox.js';
 import { freshUpper, listTree, scratchDir, sh, skipReason } from './helpers.js';
 
 describe.skipIf(skipReason !== undefined)('sandbox: filesystem', () => {
+  it('uses the C init when a compiler is available (else the Node one)', async () => {
+    const kind = await sandboxInitKind();
+    if (process.env.TSBUILD_SANDBOX_INIT === 'node' || !existsSync('/usr/bin/cc')) expect(kind).toBe('node');
+    else expect(kind).toBe('c');
+  });
+
   it('creates, modifies and deletes files in the upper dir only; its own mount points leave no trace', async () => {
     const bb = await busyboxRootfs();
     const before = listTree(bb);
