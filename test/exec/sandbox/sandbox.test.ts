@@ -224,3 +224,22 @@ describe.skipIf(skipReason !== undefined)('sandbox: network', () => {
     }
   });
 });
+
+describe.skipIf(skipReason !== undefined)('sandbox: terminal', () => {
+  it('tty: the command gets a pty as its controlling terminal, with the given size; input reaches it', async () => {
+    const { PassThrough } = await import('node:stream');
+    const input = new PassThrough();
+    let out = '';
+    const bb = await busyboxRootfs();
+    const up = freshUpper();
+    const r = await runSandbox({
+      root: { lowerdirs: [bb], upperdir: up.upperdir, workdir: up.workdir },
+      argv: ['/bin/sh', '-c', '[ -t 0 ] && [ -t 1 ] && echo is-a-tty; stty size; read line; echo got:$line'],
+      env: ['PATH=/bin'],
+      tty: { input, rows: 30, cols: 100 },
+      onStdout: (b) => { out += b; if (out.includes('30 100') && !out.includes('sent')) { out += '(sent)'; input.write('hello\n'); } },
+    });
+    expect(r.exitCode).toBe(0);
+    expect(out.replace(/\r/g, '')).toMatch(/is-a-tty\n30 100\n\(sent\)(hello\n)?got:hello\n/);
+  });
+});
