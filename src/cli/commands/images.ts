@@ -1,4 +1,267 @@
-// Placeholder until issue 3 lands: replace this file with the real command.
-import { notYet } from './_not-yet.js';
+/**
+ * `tsbuild images [REPOSITORY[:TAG]]`: the store's names, like `docker images`.
+ * Also the helpers the other store commands share (inspect, tag, rmi, history, cache, store):
+ * opening the store, finding an image by name or ID, and docker's table/size/age formats.
+ *
+ * Names: refs are stored under the normalized full name (`docker.io/library/app:1.2`,
+ * src/oci/reference.ts) and shown in docker's familiar form (`app:1.2`). A name that does not parse
+ * as a docker reference (a store written by other tools) is shown and matched as it is.
+ */
+import type { ParsedArgs } from '../args.js';
+import { usageError } from '../args.js';
+import type { CliContext, Command } from '../command.js';
+import { storeRoot } from '../command.js';
+import { TsbError } from '../../errors.js';
+import { parseReference, tryParseReference } from '../../oci/reference.js';
+import { openStore, type Descriptor, type FsStore, type RefEntry } from '../../../store/index.js';
 
-export const command = notYet('images', 'images', 3);
+export const FORMAT_FLAG = { name: 'format', type: 'string', value: 'table|json', help: 'output format (json: one object per line, for scripts)' } as const;
+
+export async function openStoreFor(args: ParsedArgs, ctx: CliContext): Promise<FsStore> {
+  return openStore(storeRoot(args, ctx));
+}
+
+export function outputFormat(args: ParsedArgs): 'table' | 'json' {
+  const f = args.str('format') ?? 'table';
+  if (f !== 'table' && f !== 'json') throw usageError(`unknown --format "${f}"`, 'use --format table or --format json.');
+  return f;
+}
+
+/** docker's units.HumanSizeWithPrecision(n, 3): decimal units, 3 significant digits. */
+export function humanSize(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1000 && i < units.length - 1) { v /= 1000; i++; }
+  return `${Number(v.toPrecision(3))}${units[i]}`;
+}
+
+/** docker's units.HumanDuration (as in "2 weeks ago"). */
+export function humanDuration(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 1) return 'Less than a second';
+  if (s === 1) return '1 second';
+  if (s < 60) return `${s} seconds`;
+  const m = Math.floor(s / 60);
+  if (m === 1) return 'About a minute';
+  if (m < 60) return `${m} minutes`;
+  const h = Math.floor(m / 60);
+  if (h === 1) return 'About an hour';
+  if (h < 48) return `${h} hours`;
+  if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
+  if (h < 24 * 30 * 2) return `${Math.floor(h / 24 / 7)} weeks`;
+  if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
+  return `${Math.floor(h / 24 / 365)} years`;
+}
+
+export function ago(iso: string | undefined, now = Date.now()): string {
+  if (!iso) return 'N/A';
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return 'N/A';
+  return `${humanDuration(Math.max(0, now - t))} ago`;
+}
+
+/** Parse a docker-style size (`10GB`, `512MiB`, `1.5g`, `1000`) into bytes. */
+export function parseSize(s: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)b?\s*$/i.exec(s);
+  if (!m) throw usageError(`"${s}" is not a size`, 'write a size like 500MB, 2GB or 1.5GiB.');
+  const pow = ' kmgtp'.indexOf(m[2]!.toLowerCase() || ' ');
+  const base = m[3] ? 1024 : 1000;
+  return Math.round(Number(m[1]) * base ** pow);
+}
+
+/** Parse a Go-style duration (`24h`, `90m`, `1h30m`, `7d`, `2w`) into milliseconds. */
+export function parseDuration(s: string): number {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+  let total = 0;
+  let rest = s.trim();
+  if (!rest) throw usageError('empty duration', 'write a duration like 24h, 90m or 7d.');
+  while (rest) {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/.exec(rest);
+    if (!m) throw usageError(`"${s}" is not a duration`, 'write a duration like 24h, 90m, 1h30m or 7d.');
+    total += Number(m[1]) * units[m[2]!]!;
+    rest = rest.slice(m[0].length);
+  }
+  return total;
+}
+
+/** Plain docker-style table: columns padded to the widest cell, 3 spaces apart. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: readonly string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]!))).join('   ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+export function jsonLines(objs: readonly unknown[]): string {
+  return objs.map((o) => JSON.stringify(o)).join('\n') + (objs.length ? '\n' : '');
+}
+
+export function shortId(digest: string | undefined, noTrunc = false): string {
+  if (!digest) return '<none>';
+  return noTrunc ? digest : digest.replace(/^sha256:/, '').slice(0, 12);
+}
+
+/** How a stored name is shown: repository and tag in docker's familiar form. */
+export function displayName(name: string): { repository: string; tag: string; digest?: string } {
+  const r = tryParseReference(name, { defaultTag: false });
+  if (!r) {
+    const i = name.lastIndexOf(':');
+    return i > 0 && !name.slice(i).includes('/') ? { repository: name.slice(0, i), tag: name.slice(i + 1) } : { repository: name, tag: '<none>' };
+  }
+  const out: { repository: string; tag: string; digest?: string } = { repository: r.familiarName, tag: r.tag ?? '<none>' };
+  if (r.digest) out.digest = r.digest;
+  return out;
+}
+
+export function familiar(name: string): string {
+  const d = displayName(name);
+  return d.tag === '<none>' ? (d.digest ? `${d.repository}@${d.digest}` : d.repository) : `${d.repository}:${d.tag}`;
+}
+
+/** The store name for a user-typed name: normalized full form (busybox → docker.io/library/busybox:latest). */
+export function storeName(input: string): string {
+  return parseReference(input).full;
+}
+
+export function noSuchImage(what: string): TsbError {
+  return new TsbError('TSB5011', `no such image: ${what}`, { hint: 'run "tsbuild images" to see the names in this store.' });
+}
+
+export interface Found {
+  /** Ref names that point at the image (all of them when found by ID). */
+  names: string[];
+  /** The name as resolved when the user typed a name (undefined when found by ID/digest). */
+  name?: string;
+  descriptor: Descriptor;
+  /** Config digest (docker's image ID) when known. */
+  id?: string;
+}
+
+/**
+ * Find an image by name (`app`, `app:1`, `docker.io/library/app:1`, a name as stored), by ID
+ * (`sha256:…` or a hex prefix of ≥ 4 of the config digest, like docker), or by manifest digest.
+ */
+export async function findImage(store: FsStore, input: string): Promise<Found> {
+  const refs = await store.refs.list();
+  const byName = (n: string) => refs.find((r) => r.name === n);
+  const parsed = tryParseReference(input);
+  const direct = byName(input) ?? (parsed ? byName(parsed.full) ?? byName(parsed.familiar) : undefined);
+  if (direct && !(parsed?.digest)) {
+    return { name: direct.name, names: [direct.name], descriptor: direct.descriptor, ...(direct.summary?.config ? { id: direct.summary.config } : {}) };
+  }
+  // name@digest: that repository pinned to a manifest digest.
+  if (parsed?.digest) {
+    const same = refs.filter((r) => r.descriptor.digest === parsed.digest);
+    if (same.length) return fromRefs(same);
+    if (await store.blobs.has(parsed.digest)) return { names: [], descriptor: await descriptorFor(store, parsed.digest) };
+    throw noSuchImage(input);
+  }
+  const hex = input.replace(/^sha256:/, '');
+  if (/^[a-f0-9]{4,64}$/.test(hex)) {
+    const byId = refs.filter((r) => r.summary?.config?.slice(7).startsWith(hex));
+    const ids = new Set(byId.map((r) => r.summary!.config));
+    if (ids.size > 1) {
+      throw new TsbError('TSB5011', `image ID prefix ${hex} is ambiguous (${ids.size} images)`, { hint: 'type more of the ID.' });
+    }
+    if (byId.length) return fromRefs(byId);
+    const byManifest = refs.filter((r) => r.descriptor.digest.slice(7).startsWith(hex));
+    if (byManifest.length) return fromRefs(byManifest);
+    if (hex.length === 64 && (await store.blobs.has(`sha256:${hex}`))) return { names: [], descriptor: await descriptorFor(store, `sha256:${hex}`) };
+  }
+  throw noSuchImage(input);
+}
+
+function fromRefs(rs: RefEntry[]): Found {
+  const f: Found = { names: rs.map((r) => r.name), descriptor: rs[0]!.descriptor };
+  if (rs[0]!.summary?.config) f.id = rs[0]!.summary.config;
+  return f;
+}
+
+async function descriptorFor(store: FsStore, digest: string): Promise<Descriptor> {
+  const doc = await store.blobs.readJSON<{ mediaType?: string; manifests?: unknown }>(digest);
+  const mediaType = doc.mediaType ?? (Array.isArray(doc.manifests) ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json');
+  return { mediaType, digest, size: (await store.blobs.size(digest)) ?? 0 };
+}
+
+export interface ImageConfig {
+  created?: string;
+  author?: string;
+  architecture?: string;
+  os?: string;
+  variant?: string;
+  config?: Record<string, unknown>;
+  rootfs?: { type: string; diff_ids: string[] };
+  history?: { created?: string; created_by?: string; author?: string; comment?: string; empty_layer?: boolean }[];
+}
+
+export interface Manifest { mediaType?: string; config: Descriptor; layers: Descriptor[] }
+
+/** Host platform in OCI terms (for picking a manifest out of an index). */
+function hostPlatform(): { os: string; architecture: string } {
+  const arch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+  return { os: 'linux', architecture: arch[process.arch] ?? process.arch };
+}
+
+/** The image manifest for a descriptor: itself, or the host platform's (else first present) from an index. */
+export async function resolveManifest(store: FsStore, d: Descriptor): Promise<{ descriptor: Descriptor; manifest: Manifest }> {
+  const doc = await store.blobs.readJSON<Manifest & { manifests?: Descriptor[] }>(d.digest);
+  if (!Array.isArray(doc.manifests)) return { descriptor: d, manifest: doc };
+  const host = hostPlatform();
+  const present: Descriptor[] = [];
+  for (const m of doc.manifests) if (await store.blobs.has(m.digest)) present.push(m);
+  const pick = present.find((m) => m.platform?.os === host.os && m.platform.architecture === host.architecture) ?? present[0];
+  if (!pick) throw new TsbError('TSB5008', `no platform manifest of index ${d.digest} is in the store`, { hint: 'pull the image again.' });
+  return resolveManifest(store, pick);
+}
+
+export const command: Command = {
+  name: 'images',
+  summary: 'list images in the store',
+  usage: 'tsbuild images [REPOSITORY[:TAG]] [--format table|json] [-q] [--digests] [--no-trunc]',
+  flags: [
+    FORMAT_FLAG,
+    { name: 'quiet', short: 'q', type: 'bool', help: 'only show image IDs' },
+    { name: 'digests', type: 'bool', help: 'show manifest digests' },
+    { name: 'no-trunc', type: 'bool', help: 'do not truncate IDs' },
+  ],
+  details: 'IMAGE ID is the config digest (what docker shows); SIZE is the uncompressed size of the layers.',
+  async run(args, ctx) {
+    const format = outputFormat(args);
+    if (args.positional.length > 1) throw usageError('images takes at most one REPOSITORY[:TAG] filter');
+    const store = await openStoreFor(args, ctx);
+    const now = Date.now();
+    let refs = await store.refs.list();
+    const filter = args.positional[0];
+    if (filter !== undefined) {
+      const f = tryParseReference(filter, { defaultTag: false });
+      refs = refs.filter((r) => {
+        const p = tryParseReference(r.name, { defaultTag: false });
+        if (!f || !p) return r.name === filter;
+        return p.repository === f.repository && (f.tag === undefined || p.tag === f.tag);
+      });
+    }
+    const rows = refs.map((r) => ({ r, d: displayName(r.name), created: r.summary?.created }))
+      .sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.r.name.localeCompare(b.r.name));
+    const noTrunc = args.bool('no-trunc');
+    if (args.bool('quiet')) {
+      const ids = [...new Set(rows.map((x) => shortId(x.r.summary?.config ?? x.r.descriptor.digest, noTrunc)))];
+      ctx.stdout.write(ids.map((i) => i + '\n').join(''));
+      return 0;
+    }
+    if (format === 'json') {
+      ctx.stdout.write(jsonLines(rows.map(({ r, d, created }) => ({
+        ID: r.summary?.config ?? '', Repository: d.repository, Tag: d.tag, Name: r.name, Digest: r.descriptor.digest,
+        CreatedAt: created ?? '', CreatedSince: ago(created, now), Size: r.summary?.size ?? 0,
+      }))));
+      return 0;
+    }
+    const digests = args.bool('digests');
+    const header = digests ? ['REPOSITORY', 'TAG', 'DIGEST', 'IMAGE ID', 'CREATED', 'SIZE'] : ['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'];
+    ctx.stdout.write(table(header, rows.map(({ r, d, created }) => {
+      const base = [d.repository, d.tag];
+      if (digests) base.push(r.descriptor.digest);
+      return [...base, shortId(r.summary?.config, noTrunc), ago(created, now), humanSize(r.summary?.size ?? 0)];
+    })));
+    return 0;
+  },
+};
