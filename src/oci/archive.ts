@@ -225,19 +225,28 @@ class Hasher extends Transform {
 /** Put a stream into the store, verifying it hashes to `expect` (TSB6105 naming `what` when not). */
 export async function putVerified(store: Store, src: Readable, expect: Digest | undefined, what: string, expectSize?: number): Promise<{ digest: Digest; size: number }> {
   const h = new Hasher({ highWaterMark: 1 << 20 });
-  src.on('error', (e) => h.destroy(e));
+  let srcErr: unknown;
+  // The store's put sees the error through its own reading; this listener only keeps a pipe
+  // inside put from re-throwing it as an uncaught exception.
+  h.on('error', () => {});
+  src.on('error', (e) => { srcErr ??= e; h.destroy(e); });
   src.pipe(h);
   try {
     const opts = expect ? { expectDigest: expect, ...(expectSize !== undefined ? { expectSize } : {}) } : {};
     return await store.blobs.put(h, opts);
   } catch (e) {
+    // The source failed (truncated archive, cut download, corrupt compression): say so with its code.
+    if (srcErr !== undefined) {
+      if (isTsbError(srcErr) && srcErr.code.startsWith('TSB6')) throw srcErr;
+      throw new TsbError('TSB6122', `${what}: the data ended early or could not be read (truncated or corrupt)`, { cause: srcErr, hint: 'check the file or connection and try again; nothing was kept.' });
+    }
     if (expect && h.writableFinished) {
       const got = `sha256:${h.hash.digest('hex')}`;
       if (got !== expect) throw new TsbError('TSB6105', `${what}: content hashes to ${got}, not ${expect}`, { hint: 'the data is corrupt or was tampered with; nothing was kept.', cause: e });
       if (expectSize !== undefined && h.bytes !== expectSize) throw new TsbError('TSB6105', `${what}: ${h.bytes} bytes, but ${expectSize} were expected`, { hint: 'the data is truncated or corrupt; nothing was kept.', cause: e });
     }
-    if (isTsbError(e) && e.code.startsWith('TSB61')) throw e;
-    if (isTsbError(e) && expect && /digest|size|mismatch|hash/i.test(e.message)) {
+    // The store's own mismatch codes (TSB5002 mismatch, TSB5009 bad digest) → this module's code.
+    if (isTsbError(e) && expect && (e.code === 'TSB5002' || e.code === 'TSB5009')) {
       throw new TsbError('TSB6105', `${what}: content does not match ${expect}`, { hint: 'the data is corrupt, truncated or was tampered with; nothing was kept.', cause: e });
     }
     if (isTsbError(e)) throw e;
@@ -311,6 +320,7 @@ function isSmall(name: string): boolean {
 async function collectTar(store: Store, input: Readable, opts: LoadOptions): Promise<Collected> {
   const c: Collected = { blobs: new Map(), files: new Map(), links: new Map() };
   const extract = tar.extract();
+  extract.on('error', () => { /* surfaced by the iterator below */ });
   const dec = autoDecompress('archive');
   input.on('error', (e) => dec.destroy(e));
   dec.on('error', (e) => extract.destroy(e));
@@ -320,6 +330,8 @@ async function collectTar(store: Store, input: Readable, opts: LoadOptions): Pro
     for await (const entry of extract) {
       if (opts.signal?.aborted) throw new TsbError('TSB6122', 'interrupted', { cause: opts.signal.reason });
       entries++;
+      // Errors of an entry stream are also the extractor's: reported once, by the iterator.
+      entry.on('error', () => {});
       const h = entry.header;
       const name = cleanName(h.name);
       switch (h.type) {

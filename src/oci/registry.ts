@@ -383,6 +383,7 @@ export async function pullImage(store: Store, name: string, opts: PullOptions = 
       b.on('error', (e) => dec.destroy(e));
       b.pipe(dec);
       const pA = putVerified(store, a, layer.digest, what, layer.size);
+      dec.on('error', () => { /* reported through putVerified or the compressed side */ });
       const pB = haveDiff ? (dec.resume(), Promise.resolve()) : putVerified(store, dec, diffId, `${what} (uncompressed)`).catch((e: unknown) => {
         if (isTsbError(e) && e.code === 'TSB6105') {
           throw new TsbError('TSB6106', `${what} uncompresses to content that is not the config's diff_id ${diffId}`, { hint: 'the registry sent an inconsistent image; nothing was kept.', cause: e });
