@@ -10,7 +10,7 @@
  */
 export * from './entry.js';
 export { LayerCodes } from './errors.js';
-export { LayerWriter, tarNameOf, type LayerResult, type LayerWriterOptions } from './writer.js';
+export { LayerWriter, tarNameOf, type LayerResult, type LayerWriterOptions, type Planned } from './writer.js';
 export { diffUpperdir, commitUpperdir, type DiffOptions } from './diff.js';
 export {
   unpackLayerToSnapshot, unpackLayerFlat, decompressStream, openDecompressed, detectCompression,

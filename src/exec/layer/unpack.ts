@@ -273,7 +273,7 @@ async function unpack(src: Source, dir: string, mode: Mode, opts: UnpackOptions)
       case 'hardlink': {
         const t0 = normalizeLayerPath(h.linkname);
         const t = t0 === undefined || t0 === '' ? h.linkname : redirect(t0, label);
-        if (lowerView && t === t0 && !written.has(t) && !tree.lstatEntry(t, label)) await copyUp(t, label);
+        if (lowerView && t0 !== undefined && t0 !== '' && !written.has(t) && !tree.lstatEntry(t, label)) await copyUp(t, label);
         tree.hardlink(rel, t, label);
         break;
       }

@@ -43,7 +43,8 @@ export interface LayerResult {
   size: number;
 }
 
-interface Planned {
+/** One tar entry as the writer will emit it (see LayerWriter.plan). */
+export interface Planned {
   tarName: string;
   entry: LayerEntry;
   type: TarType;

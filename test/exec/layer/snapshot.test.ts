@@ -42,6 +42,16 @@ describe('snapshots in the store', () => {
     } finally { await store.close(); }
   });
 
+  test('a layer whose source fails mid-stream is not stored and the coded error comes through', async () => {
+    const store = await openStore(tmp('store'));
+    try {
+      const { Readable } = await import('node:stream');
+      const w = new LayerWriter().add({ path: 'big', type: 'file', size: 1 << 20, source: { stream: () => Readable.from([Buffer.alloc(1000)]) } });
+      await expect(w.commit(store.blobs)).rejects.toMatchObject({ code: 'TSB4416' });
+      expect(await store.verify()).toEqual([]);
+    } finally { await store.close(); }
+  });
+
   test('a gzip/zstd blob unpacks when its content matches the diff_id, and is refused when not', async () => {
     const store = await openStore(tmp('store'));
     try {
