@@ -160,6 +160,7 @@ export async function runSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   const limits = spec.limits ?? {};
   let cg: SandboxCgroup | undefined;
   const fdsToClose: number[] = [];
+  const readers: NodeJS.ReadableStream[] = [];
   try {
     if (cgroupV1Available()) cg = SandboxCgroup.create(id, limits, insecure);
     else if (limits.memoryBytes !== undefined || limits.cpus !== undefined || limits.pids !== undefined) {
@@ -193,7 +194,9 @@ export async function runSandbox(spec: SandboxSpec): Promise<SandboxResult> {
       })),
       cgroupProcs: cg?.procsFiles() ?? [],
       insecure,
-      caps: [...DEFAULT_CAPS],
+      // Without a device cgroup (no cgroup v1 here), a node made with CAP_MKNOD could be opened:
+      // keep MKNOD only when the device allow-list is in force.
+      caps: cg?.dirs.has('devices') ? [...DEFAULT_CAPS] : DEFAULT_CAPS.filter((c) => c !== 27),
       seccomp: insecure ? '' : seccompProgram().toString('base64'),
       maskedPaths: [...MASKED_PATHS],
       readonlyPaths: [...READONLY_PATHS],
@@ -207,7 +210,6 @@ export async function runSandbox(spec: SandboxSpec): Promise<SandboxResult> {
 
     // stdio: real pipes (or a pty).
     let stdio: (number | 'ignore' | 'pipe')[];
-    const readers: NodeJS.ReadableStream[] = [];
     let ptyMaster: number | undefined;
     if (spec.tty) {
       const pty = openPty(spec.tty.rows, spec.tty.cols);
@@ -230,8 +232,8 @@ export async function runSandbox(spec: SandboxSpec): Promise<SandboxResult> {
       ...(cInit ? [cInit] : [process.execPath, '--no-warnings', '--max-old-space-size=64', '-e', initCode()])];
     const started = process.hrtime.bigint();
     const child = spawn(findTool('setpriv')!, args, { stdio, env: {}, detached: true });
+    // Our copies of the child's ends go now (the master stays: the tty stream below owns it).
     for (const fd of fdsToClose.splice(0)) { if (fd !== ptyMaster) closeSync(fd); }
-    if (ptyMaster !== undefined) fdsToClose.push(ptyMaster);
 
     let stderrTail = '';
     const outDone: Promise<void>[] = [];
@@ -327,6 +329,7 @@ export async function runSandbox(spec: SandboxSpec): Promise<SandboxResult> {
     return { exitCode, ...(signal ? { signal } : {}), oomKilled, ...(mem ? { memory: pickMem(mem) } : {}), durationMs };
   } finally {
     for (const fd of fdsToClose) { try { closeSync(fd); } catch { /* closed */ } }
+    for (const r of readers) (r as Socket).destroy?.();
     await cg?.remove();
     try { rmdirSync(scratch); } catch { if (existsSync(scratch)) rmSync(scratch, { recursive: true, force: true }); }
   }
