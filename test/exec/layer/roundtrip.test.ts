@@ -228,4 +228,30 @@ describe('round trip', () => {
     await unpackLayerFlat(streamOf(l2), flat);
     expect(describeTree(flat)).toEqual(kernel);
   });
+
+  test('walk of a sub-path through a symlinked dir; copyViewToDir merges into an existing dir', async () => {
+    const { rawTar } = await import('./helpers.js');
+    const s1 = tmp();
+    await unpackLayerToSnapshot(streamOf(rawTar([
+      { name: 'usr/', type: 'dir' }, { name: 'usr/lib/', type: 'dir' },
+      { name: 'usr/lib/b', data: Buffer.from('b') }, { name: 'usr/lib/a', data: Buffer.from('a') },
+      { name: 'usr/lib/sub/', type: 'dir' }, { name: 'usr/lib/sub/c', data: Buffer.from('c') },
+      { name: 'lib', type: 'symlink', linkname: 'usr/lib' },
+    ])), s1, { lowers: [] });
+    const view = new MergedView([s1]);
+    expect([...view.walk('/lib')].map((e) => e.path)).toEqual(['/usr/lib', '/usr/lib/a', '/usr/lib/b', '/usr/lib/sub', '/usr/lib/sub/c']);
+    expect(view.stat('/lib').isDirectory()).toBe(true);
+    expect(view.lstat('/lib').isSymbolicLink()).toBe(true);
+    expect(view.readdir('/lib')).toEqual(['a', 'b', 'sub']);
+    expect((await collect(view.createReadStream('/lib/sub/c'))).toString()).toBe('c');
+    expect(() => view.readFile('/lib')).toThrow(expect.objectContaining({ code: 'TSB4413' }));
+    expect(() => view.readdir('/nope')).toThrow(expect.objectContaining({ code: 'TSB4413' }));
+    const dest = tmp();
+    mkdirSync(join(dest, 'usr/lib'), { recursive: true });
+    writeFileSync(join(dest, 'usr/lib/a'), 'old');
+    writeFileSync(join(dest, 'keep'), 'k');
+    await copyViewToDir(view, dest);
+    expect(Object.keys(describeTree(dest)).sort()).toEqual(['keep', 'lib', 'usr', 'usr/lib', 'usr/lib/a', 'usr/lib/b', 'usr/lib/sub', 'usr/lib/sub/c']);
+    expect(describeTree(dest)['usr/lib/a']).toEqual(describeTree(s1)['usr/lib/a']);
+  });
 });
