@@ -74,8 +74,9 @@ export function applyChanges(cfg: ContainerConfig, changes: readonly string[]): 
       case 'ENV': {
         for (const p of ins.pairs) {
           const k = x(p.key);
+          // Docker expands every pair with the environment from BEFORE the instruction
+          // (`ENV a=1 b=$a` gives b the old a), so `env` is not updated inside the loop.
           const v = p.value ? x(p.value) : '';
-          env.set(k, v);
           const list = (out.Env ?? []).filter((e) => !e.startsWith(`${k}=`));
           const at = (out.Env ?? []).findIndex((e) => e.startsWith(`${k}=`));
           if (at >= 0) { list.splice(at, 0, `${k}=${v}`); out.Env = list; } else out.Env = [...list, `${k}=${v}`];
