@@ -448,7 +448,9 @@ export class BuildExecutor {
         const t = await fs.typeOf('/' + real);
         if (t === undefined) missing.push(real);
       }
-      if (missing.length) {
+      // BuildKit records a layer for every WORKDIR other than / — an empty tar when the
+      // directory already exists (checked against 0.25) — so history and rootfs line up alike.
+      {
         const owner = user ? await resolveOwner(parseChown(user), etcReader(fs), instr.span).catch(() => ({ uid: 0, gid: 0 })) : { uid: 0, gid: 0 };
         const w = new LayerWriter(this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {});
         for (const m of missing) w.add({ path: m, type: 'dir', mode: 0o755, uid: owner.uid, gid: owner.gid, mtime: this.epoch ?? 0 });
@@ -542,8 +544,17 @@ export class BuildExecutor {
           if (res.exitCode !== 0 || res.startError || res.oomKilled) {
             throw runStepMod.runStepError(res, script, { span: instr.span, outputTail: tail });
           }
-          const lr = await commitUpperdir(store, upper, { lowers, ...(this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {}) });
-          return lr ? layerDescriptor(lr.diffId, lr.size) : undefined;
+          // BuildKit's runtime leaves the mount points it made (/dev, /etc, /proc, /sys, 0755 root) in
+          // the layer of the first RUN on a tree without them; the image then has them too.
+          const { existsSync, mkdirSync } = await import('node:fs');
+          for (const d of ['dev', 'etc', 'proc', 'sys']) {
+            if (!lowers.some((l) => existsSync(join(l, d))) && !existsSync(join(upper, d))) mkdirSync(join(upper, d), { mode: 0o755 });
+          }
+          // A RUN always makes a layer in BuildKit (its runtime touches /etc at least): an empty
+          // tar when nothing changed, so history's empty_layer flags match.
+          const lr = await commitUpperdir(store, upper, { lowers, ...(this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {}) })
+            ?? await new LayerWriter().commit(store.blobs);
+          return layerDescriptor(lr.diffId, lr.size);
         } finally {
           await rm(upper, { recursive: true, force: true }).catch(() => undefined);
         }
@@ -713,7 +724,10 @@ export class BuildExecutor {
     if (chmodText) inputs.chmod = chmodText;
     if (instr.link) inputs.link = 'true';
 
-    const createdBy = `${instr.kind} ${[...srcTexts, ...heredocSources.map((h) => `<<${h.name}`), destText].join(' ')} # buildkit`;
+    // BuildKit's text: keyword, --chown and --chmod as given (in that order; other flags are not
+    // shown), sources, heredoc sources as <<NAME, destination. Checked against BuildKit 0.25.
+    const shownFlags = [...(chownText ? [`--chown=${chownText}`] : []), ...(chmodText ? [`--chmod=${chmodText}`] : [])];
+    const createdBy = `${instr.kind} ${[...shownFlags, ...srcTexts, ...heredocSources.map((h) => `<<${h.name}`), destText].join(' ')} # buildkit`;
     const epoch = this.epoch;
     const store = this.opts.store;
     let speculative = false;
@@ -738,6 +752,14 @@ export class BuildExecutor {
         for (const it of sel.items) {
           if (archives.has(it.src.path) && it.src.type === 'file' && isTopSource(it, localSrcs)) continue;
           if (it.dest === '') continue;
+          if (it.contentsRoot) {
+            // BuildKit does not copy the source directory's own metadata onto the destination:
+            // an existing one is left alone, a missing one is made like a parent (0755).
+            if ((await destView.typeOf('/' + it.dest)) !== undefined) continue;
+            const po = owner ?? { uid: 0, gid: 0 };
+            entries.push({ path: it.dest, type: 'dir', mode: chmod?.octal !== undefined ? chmod.octal : 0o755, uid: po.uid, gid: po.gid, mtime: epoch ?? 0 });
+            continue;
+          }
           const o = ownerOf(it.src);
           const e: LayerEntry = { path: it.dest, type: it.src.type === 'other' ? 'file' : it.src.type, mode: modeOf(it.src), uid: o.uid, gid: o.gid, mtime: it.src.mtime };
           if (it.src.type === 'other') continue; // sockets/fifos/devices are not copied
@@ -793,10 +815,11 @@ export class BuildExecutor {
         for (const p of parents) {
           if (present.has(p)) continue;
           present.add(p);
-          // BuildKit gives the parents it creates the --chmod mode too (checked on v0.25: 0751).
-          entries.push({ path: p, type: 'dir', mode: chmod ? chmod.apply(0o755, true) : 0o755, uid: po.uid, gid: po.gid, mtime: epoch ?? 0 });
+          // BuildKit 0.25 gives the parents it creates an OCTAL --chmod mode too (0751 seen), but
+          // leaves them 0755 with a symbolic one.
+          entries.push({ path: p, type: 'dir', mode: chmod?.octal !== undefined ? chmod.octal : 0o755, uid: po.uid, gid: po.gid, mtime: epoch ?? 0 });
         }
-        if (entries.length === 0) return undefined;
+        // Even an empty COPY (a wildcard matching nothing) is a layer in BuildKit.
         const w = new LayerWriter(epoch !== undefined ? { sourceDateEpoch: epoch } : {});
         const seen = new Set<string>();
         for (const e of entries) { if (seen.has(e.path)) continue; seen.add(e.path); w.add(e); }

@@ -215,10 +215,6 @@ export function parsePorts(spec: string, span?: Span): string[] {
   return out;
 }
 
-function goMapKeys(keys: Iterable<string>): string {
-  return `map[${[...keys].sort().map((k) => `${k}:{}`).join(' ')}]`;
-}
-
 function kvPairs(ex: Expander, pairs: readonly KeyValue[]): [string, string][] {
   return pairs.map((p) => [ex.word(p.key), p.value ? ex.word(p.value) : '']);
 }
@@ -274,7 +270,8 @@ export function applyConfigInstr(st: StageState, instr: StageInstr, ex: Expander
       for (const w of instr.ports) for (const p of ex.words(w)) ports.push(...parsePorts(p, w.span));
       cc.ExposedPorts ??= {};
       for (const p of ports) cc.ExposedPorts[p] = {};
-      const text = `EXPOSE ${goMapKeys(new Set(ports))}`;
+      // BuildKit 0.25 writes the sorted port list (`EXPOSE [443/tcp 80/udp]`), checked against it.
+      const text = `EXPOSE [${[...new Set(ports)].sort().join(' ')}]`;
       st.history(text, true);
       return text;
     }
@@ -316,9 +313,8 @@ export function applyConfigInstr(st: StageState, instr: StageInstr, ex: Expander
     }
     case 'ONBUILD': {
       cc.OnBuild = [...(cc.OnBuild ?? []), instr.expression];
-      const text = `ONBUILD ${instr.expression}`;
-      st.history(text, true);
-      return text;
+      // No history entry: BuildKit records ONBUILD in the config only (checked against 0.25).
+      return `ONBUILD ${instr.expression}`;
     }
     case 'HEALTHCHECK': {
       let h: HealthConfig;

@@ -184,7 +184,7 @@ describe('config instructions', () => {
     expect(c.author).toBe('me');
     const hist = c.history.map((h: any) => h.created_by);
     expect(hist).toContain('ARG V=1.0');
-    expect(hist).toContain('EXPOSE map[53/udp:{} 80/tcp:{}]');
+    expect(hist).toContain('EXPOSE [53/udp 80/tcp]');
     expect(hist).toContain('VOLUME [/data]');
     expect(hist).toContain('WORKDIR /rel');
     expect(hist).toContain('SHELL [/bin/bash -c]');

@@ -173,11 +173,13 @@ export class LayerFS implements SourceFS, DestView {
 
   /** A view with one more layer on top (views are cheap to extend). */
   extend(blobPath: string): LayerFS {
-    if (this.pending.length > 0 || this.map.size === 0) return new LayerFS([...this.pending, blobPath]);
+    // Nothing applied yet: stay lazy. Otherwise copy what is applied and queue the rest (a view
+    // can hold applied layers AND pending ones after an extend of an extend).
+    if (this.map.size === 0) return new LayerFS([...this.pending, blobPath]);
     const v = new LayerFS([]);
     for (const [k, e] of this.map) v.map.set(k, e);
     for (const [k, s] of this.kids) v.kids.set(k, new Set(s));
-    v.pending = [blobPath];
+    v.pending = [...this.pending, blobPath];
     return v;
   }
 

@@ -73,6 +73,8 @@ export interface CopyItem {
   readonly src: SrcNode;
   /** Created as a missing parent of the destination (not copied from a source). */
   readonly implicitDir?: boolean;
+  /** The destination directory a directory source's CONTENTS go into (not a copy of the source dir). */
+  readonly contentsRoot?: boolean;
 }
 
 export interface Selection {
@@ -170,7 +172,7 @@ export async function selectCopy(fs: SourceFS, dest: DestView, req: CopyRequest)
 
     if (node.type === 'dir') {
       sourcePaths.push(node.path);
-      push({ dest: target, src: node });
+      push({ dest: target, src: node, contentsRoot: true });
       await walkDir(fs, node.path, target, '', exclude, push, sourcePaths);
     } else {
       if (exclude && exclude.ignores(baseName(match))) continue;

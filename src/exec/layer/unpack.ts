@@ -225,6 +225,8 @@ async function unpack(src: Source, dir: string, mode: Mode, opts: UnpackOptions)
   };
   let entries = 0, bytes = 0;
   const sawOpaqueFor = new Set<string>();
+  const opaqueDirs = new Set<string>(); // snapshot mode
+  const whiteouts: string[] = []; // snapshot mode: overlay whiteouts made
   for await (const { header: h, body } of readTar(hashing(stream, hash))) {
     entries++;
     const label = h.name;
@@ -235,6 +237,7 @@ async function unpack(src: Source, dir: string, mode: Mode, opts: UnpackOptions)
       if (mode === 'snapshot') {
         tree.ensureDir(d, label);
         tree.rawXattr(d, 'trusted.overlay.opaque', Buffer.from('y'));
+        opaqueDirs.add(d);
       } else if (!sawOpaqueFor.has(d)) {
         sawOpaqueFor.add(d);
         for (const name of tree.list(d, label)) {
@@ -255,7 +258,7 @@ async function unpack(src: Source, dir: string, mode: Mode, opts: UnpackOptions)
         // known lowers, a whiteout that hides nothing is dropped: the kernel lists whiteouts in a
         // directory no lower layer merges with (readdir shows a name that lookup then denies).
         const hidesNothing = opts.lowers !== undefined && !lowerView?.entry('/' + target, { follow: false });
-        if (!written.has(target) && !hidesNothing) tree.overlayWhiteout(target, label);
+        if (!written.has(target) && !hidesNothing) { tree.overlayWhiteout(target, label); whiteouts.push(target); }
       } else if (!written.has(target)) {
         const st = tree.lstatEntry(target, label);
         if (st) tree.remove(target);
@@ -282,6 +285,15 @@ async function unpack(src: Source, dir: string, mode: Mode, opts: UnpackOptions)
         break;
     }
     written.add(rel);
+  }
+  // A whiteout below an opaque directory of the same layer hides nothing (the lower contents are
+  // hidden already) and the kernel would list it (an opaque dir is not merged): drop it.
+  for (const w of whiteouts) {
+    let p = w;
+    while (p.includes('/')) {
+      p = parentOf(p);
+      if (opaqueDirs.has(p)) { tree.remove(w); break; }
+    }
   }
   tree.finish();
   const diffId = `sha256:${hash.digest('hex')}`;

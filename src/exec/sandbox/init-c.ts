@@ -28,7 +28,10 @@ export const INIT_C_SOURCE = String.raw`
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sched.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -370,7 +373,14 @@ static char *readspec(void) {
   return b.p;
 }
 
-int main(void) {
+int main(int argc, char **argv0) {
+  /* Started straight from tsbuild (argv: --unshare PARENTPID): make the namespaces ourselves,
+     like setpriv --pdeathsig KILL + unshare --fork --kill-child would, minus two execs. */
+  int selfUnshare = argc > 2 && !strcmp(argv0[1], "--unshare");
+  if (selfUnshare) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (getppid() != (pid_t)atol(argv0[2])) _exit(125); /* tsbuild already gone */
+  }
   char *text = readspec();
   jp = text;
   json *spec = jvalue();
@@ -379,6 +389,32 @@ int main(void) {
   json *root = jget(spec, "root");
   const char *rootKind = jstr(root, "kind");
   int insecure = jbool(spec, "insecure");
+
+  if (selfUnshare) {
+    int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | (jbool(spec, "loUp") ? CLONE_NEWNET : 0);
+    CHECK(unshare(flags), "unshare");
+    CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make / private");
+    pid_t waiter = getpid();
+    pid_t child = fork();
+    CHECK(child, "fork");
+    if (child > 0) {
+      /* The waiter: hold nothing open, wait for PID 1, exit the way it did. */
+      syscall(SYS_close_range, 0U, ~0U, 0);
+      int st;
+      while (waitpid(child, &st, 0) < 0) if (errno != EINTR) _exit(125);
+      if (WIFEXITED(st)) _exit(WEXITSTATUS(st));
+      int sig = WTERMSIG(st);
+      struct rlimit nocore = { 0, 0 };
+      setrlimit(RLIMIT_CORE, &nocore);
+      signal(sig, SIG_DFL);
+      sigset_t one; sigemptyset(&one); sigaddset(&one, sig); sigprocmask(SIG_UNBLOCK, &one, NULL);
+      kill(getpid(), sig);
+      _exit(128 + sig);
+    }
+    /* PID 1 of the new namespace: die with the waiter. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    (void)waiter;
+  }
 
   /* 1. private scratch tmpfs */
   do_mount("tsbuild", S, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=65536k", "mount scratch tmpfs");
@@ -633,6 +669,7 @@ int main(void) {
   if (chdir(cwd) < 0) fail("cwd", "chdir to cwd (\"%s\") failed: %s", cwd, errno == EACCES ? "permission denied" : strerror(errno));
 
   /* 14. find the program */
+  (void)argv0;
   json *argvj = jget(spec, "argv");
   size_t nargv = jlen(argvj);
   if (nargv == 0 || !*argvj->items[0]->str) fail("exec-notfound", "exec: no command");

@@ -57,3 +57,36 @@ describe('--chown', () => {
     await expect(resolveOwner(parseChown('app:nogroup'), etc)).rejects.toMatchObject({ code: 'TSB4011' });
   });
 });
+
+describe('LayerFS views', () => {
+  it('extending an extended view keeps the layers already applied', async () => {
+    const { LayerWriter } = await import('../../../src/exec/layer/writer.js');
+    const { LayerFS } = await import('../../../src/exec/copy/layerfs.js');
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'tsb-lfs-'));
+    const blobs: string[] = [];
+    const layer = async (entries: any[]) => {
+      const w = new LayerWriter();
+      for (const e of entries) w.add(e);
+      const chunks: Buffer[] = [];
+      for await (const c of w.stream()) chunks.push(c as Buffer);
+      const p = join(dir, `l${blobs.length}.tar`);
+      writeFileSync(p, Buffer.concat(chunks));
+      blobs.push(p);
+      return p;
+    };
+    const a = await layer([{ path: 'tmp', type: 'dir', mode: 0o1777 }, { path: 'tmp/x', type: 'file', source: { buffer: Buffer.from('x') }, size: 1 }]);
+    const b = await layer([{ path: 'b', type: 'dir' }]);
+    const c = await layer([{ path: 'tmp/x', type: 'whiteout' }]);
+    const v0 = new LayerFS([a]);
+    expect(await v0.typeOf('/tmp')).toBe('dir'); // applied
+    const v2 = v0.extend(b).extend(c); // extend of an extend, before any query
+    expect(await v2.typeOf('/tmp')).toBe('dir');
+    expect(await v2.typeOf('/b')).toBe('dir');
+    expect(await v2.typeOf('/tmp/x')).toBeUndefined(); // whited out
+    expect(await v0.typeOf('/tmp/x')).toBe('file'); // the base view is unchanged
+    expect(v2.raw('tmp')!.mode).toBe(0o1777);
+  });
+});
