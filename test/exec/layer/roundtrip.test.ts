@@ -254,4 +254,19 @@ describe('round trip', () => {
     expect(Object.keys(describeTree(dest)).sort()).toEqual(['keep', 'lib', 'usr', 'usr/lib', 'usr/lib/a', 'usr/lib/b', 'usr/lib/sub', 'usr/lib/sub/c']);
     expect(describeTree(dest)['usr/lib/a']).toEqual(describeTree(s1)['usr/lib/a']);
   });
+
+  test('whiteouts below an opaque dir of the same layer are dropped (the kernel would list them)', async (ctx) => {
+    const why = overlayMissing();
+    if (why) { ctx.skip(why); return; }
+    const { rawTar } = await import('./helpers.js');
+    const s1 = tmp(), s2 = tmp();
+    await unpackLayerToSnapshot(streamOf(rawTar([{ name: 'd/', type: 'dir' }, { name: 'd/x', data: Buffer.from('x') }, { name: 'd/-y', data: Buffer.from('y') }])), s1, { lowers: [] });
+    // '.wh.-y' sorts before the opaque marker: order must not matter
+    await unpackLayerToSnapshot(streamOf(rawTar([{ name: 'd/', type: 'dir' }, { name: 'd/.wh.-y' }, { name: 'd/.wh..wh..opq' }, { name: 'd/.wh.x' }, { name: 'd/n', data: Buffer.from('n') }])), s2, { lowers: [s1] });
+    const { mnt } = mountOverlay(tmp(), [s1, s2]);
+    let kernel;
+    try { kernel = describeTree(mnt); } finally { umount(mnt); }
+    expect(Object.keys(kernel).sort()).toEqual(['d', 'd/n']);
+    expect(describeView(new MergedView([s1, s2]))).toEqual(kernel);
+  });
 });
