@@ -206,6 +206,28 @@ export class FsCacheIndex implements CacheIndex {
     });
   }
 
+  /** Many records in one locked append (imports, benchmarks). Same checks as put(). */
+  async putMany(records: readonly (Omit<CacheRecord, 'created' | 'lastUsed' | 'hits'> & Partial<Pick<CacheRecord, 'created'>>)[]): Promise<number> {
+    return this.locked(async () => {
+      const now = new Date().toISOString();
+      const checked = new Set<string>();
+      const lines: Line[] = [];
+      for (const record of records) {
+        for (const d of [record.layer?.digest, record.config]) {
+          if (d === undefined || checked.has(d)) continue;
+          if (!(await this.blobs.has(d))) {
+            throw new TsbError(E.INCOMPLETE, `cannot record cache key ${record.key}: blob ${d} is not in the store`, { hint: 'put the layer and config first.' });
+          }
+          checked.add(d);
+        }
+        const old = this.slots.get(record.key);
+        lines.push({ v: V, op: 'put', rec: { ...record, created: record.created ?? now, lastUsed: now, hits: old?.hits ?? 0 } });
+      }
+      if (lines.length) await this.append(lines, true);
+      return lines.length;
+    });
+  }
+
   async touch(key: string): Promise<void> {
     await this.locked(async () => {
       if (!this.slots.has(key)) return;
@@ -232,36 +254,60 @@ export class FsCacheIndex implements CacheIndex {
     return present.length;
   }
 
+  /**
+   * Every live record, from one read and one parse per line of the whole log (this also rebuilds
+   * the in-memory index, so a following get() costs nothing extra).
+   */
   private async listUnlocked(): Promise<CacheRecord[]> {
-    await this.refresh();
-    if (this.slots.size === 0) return [];
     let fh;
     let buf: Buffer;
+    let ino: number;
     try {
       fh = await open(this.file, 'r');
       const st = await fh.stat();
-      if (st.ino !== this.ino) { await fh.close(); fh = undefined; return this.listUnlocked(); } // compacted meanwhile
-      buf = Buffer.allocUnsafe(this.pos);
+      ino = st.ino;
+      buf = Buffer.allocUnsafe(st.size);
       let got = 0;
-      while (got < this.pos) {
-        const { bytesRead } = await fh.read(buf, got, this.pos - got, got);
+      while (got < st.size) {
+        const { bytesRead } = await fh.read(buf, got, st.size - got, got);
         if (bytesRead === 0) break;
         got += bytesRead;
       }
+      buf = buf.subarray(0, got);
     } catch (e) {
+      if (errnoCode(e) === 'ENOENT') { this.reset(-1); return []; }
       throw ioError(e, 'reading the cache index', this.file);
     } finally {
       await fh?.close();
     }
-    const out: CacheRecord[] = [];
-    for (const [key, s] of this.slots) {
-      const hit = this.lru.get(key);
-      if (hit) { out.push(this.withCounters(hit, s)); continue; }
-      try {
-        const rec = (JSON.parse(buf.toString('utf8', s.off, s.off + s.len)) as { rec: CacheRecord }).rec;
-        out.push(this.withCounters(rec, s));
-      } catch { /* unreadable: verify reports it */ }
+    this.reset(ino);
+    const recs = new Map<string, CacheRecord>();
+    let start = 0;
+    for (;;) {
+      const nl = buf.indexOf(10, start);
+      if (nl < 0) break;
+      if (nl > start) {
+        let line: Line | undefined;
+        try { line = JSON.parse(buf.toString('utf8', start, nl)) as Line; } catch { line = undefined; }
+        if (line && line.v === V) {
+          this.lines++;
+          if (line.op === 'put' && line.rec && typeof line.rec.key === 'string') {
+            this.slots.set(line.rec.key, { off: start, len: nl - start, lastUsed: line.rec.lastUsed, hits: line.rec.hits });
+            recs.set(line.rec.key, line.rec);
+          } else if (line.op === 'touch') {
+            const sl = this.slots.get(line.key);
+            if (sl) { sl.hits++; if (line.at > sl.lastUsed) sl.lastUsed = line.at; }
+          } else if (line.op === 'del') {
+            this.slots.delete(line.key);
+            recs.delete(line.key);
+          }
+        }
+      }
+      start = nl + 1;
     }
+    this.pos = start;
+    const out: CacheRecord[] = [];
+    for (const [key, rec] of recs) out.push(this.withCounters(rec, this.slots.get(key)!));
     return out;
   }
 

@@ -174,7 +174,7 @@ export class FsRefStore implements RefStore {
   }
 
   async writeIndex(index: OciIndex): Promise<void> {
-    await atomicWrite(this.file, JSON.stringify(index, null, 1) + '\n', this.tmpDir, 'writing index.json');
+    await atomicWrite(this.file, JSON.stringify(index) + '\n', this.tmpDir, 'writing index.json');
     this.cached = undefined;
   }
 
@@ -199,13 +199,40 @@ export class FsRefStore implements RefStore {
           hint: 'put every blob (layers, config, manifest) before tagging, and hold a lease while building so gc keeps them.',
         });
       }
-      const ann: Record<string, string> = { ...(stripInternal(descriptor).annotations ?? {}), [REF_NAME]: name, [A_SIZE]: String(c.summary.size) };
-      if (c.summary.config) ann[A_CONFIG] = c.summary.config;
-      if (c.summary.created) ann[A_CREATED] = c.summary.created;
-      const entry: Descriptor = { ...descriptor, annotations: ann };
+      const entry = this.entryFor(name, descriptor, c);
       const i = index.manifests.findIndex((m) => m.annotations?.[REF_NAME] === name);
       if (i >= 0) index.manifests[i] = entry; else index.manifests.push(entry);
     });
+  }
+
+  /**
+   * Many names at once, one index.json write (e.g. loading an archive with many tags). Each entry
+   * is checked like set(); the first incomplete image fails the whole call and nothing is written.
+   */
+  async setMany(entries: readonly RefEntry[]): Promise<void> {
+    await this.update(async (index) => {
+      const closures = new Map<string, Closure>();
+      const at = new Map(index.manifests.map((m, i) => [m.annotations?.[REF_NAME], i] as const));
+      for (const { name, descriptor } of entries) {
+        let c = closures.get(descriptor.digest);
+        if (!c) { c = await imageClosure(this.blobs, descriptor); closures.set(descriptor.digest, c); }
+        if (c.missing.length) {
+          throw new TsbError(E.INCOMPLETE, `cannot tag ${name}: the image is incomplete in the store (missing ${c.missing.slice(0, 3).join(', ')})`, {
+            hint: 'put every blob (layers, config, manifest) before tagging.',
+          });
+        }
+        const entry = this.entryFor(name, descriptor, c);
+        const i = at.get(name);
+        if (i !== undefined) index.manifests[i] = entry; else { at.set(name, index.manifests.length); index.manifests.push(entry); }
+      }
+    });
+  }
+
+  private entryFor(name: string, descriptor: Descriptor, c: Closure): Descriptor {
+    const ann: Record<string, string> = { ...(stripInternal(descriptor).annotations ?? {}), [REF_NAME]: name, [A_SIZE]: String(c.summary.size) };
+    if (c.summary.config) ann[A_CONFIG] = c.summary.config;
+    if (c.summary.created) ann[A_CREATED] = c.summary.created;
+    return { ...descriptor, annotations: ann };
   }
 
   async get(name: string): Promise<Descriptor | undefined> {
