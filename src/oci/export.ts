@@ -14,6 +14,7 @@
  * Media types: oci and registry default to OCI media types, docker to Docker's (what BuildKit does).
  * Layers are compressed once per (diff_id, compression) and remembered (compress.ts).
  */
+import { availableParallelism } from 'node:os';
 import { TsbError, isTsbError } from '../errors.js';
 import type { Descriptor, Store } from '../../store/types.js';
 import {
@@ -190,8 +191,11 @@ export async function distributionImage(store: Store, image: ReadImage, opts: Di
   const curFamily: 'oci' | 'docker' = (m.mediaType ?? image.descriptor.mediaType) === MediaType.DOCKER_MANIFEST ? 'docker' : 'oci';
   const family = opts.mediaTypes ?? curFamily;
   let changed = family !== curFamily;
-  const layers: Descriptor[] = [];
-  for (let i = 0; i < m.layers.length; i++) {
+  const layers: Descriptor[] = new Array(m.layers.length);
+  // Layers compress in parallel (zlib runs on the libuv threadpool; zstd is a process each).
+  const width = Math.max(1, Math.min(m.layers.length, availableParallelism()));
+  let next = 0;
+  const one = async (i: number): Promise<void> => {
     const cur = m.layers[i]!;
     const diffId = image.config.rootfs.diff_ids[i]!;
     const curC = layerCompression(cur.mediaType) ?? 'uncompressed';
@@ -204,8 +208,16 @@ export async function distributionImage(store: Store, image: ReadImage, opts: Di
       d = { mediaType: layerMediaType(want, family), digest: c.digest, size: c.size, ...(cur.annotations ? { annotations: cur.annotations } : {}) };
     }
     if (d.digest !== cur.digest || d.mediaType !== cur.mediaType) changed = true;
-    layers.push(d);
-  }
+    layers[i] = d;
+  };
+  let failed: unknown;
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (failed === undefined && next < m.layers.length) {
+      const i = next++;
+      try { await one(i); } catch (e) { failed ??= e; }
+    }
+  }));
+  if (failed !== undefined) throw failed;
   if (!changed) return image.descriptor;
   const configMt = family === 'docker' ? MediaType.DOCKER_CONFIG : MediaType.OCI_CONFIG;
   const manifest: Manifest = {

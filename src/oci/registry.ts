@@ -495,7 +495,8 @@ async function pushBlob(store: Store, client: RegistryClient, ref: Reference, d:
         url.searchParams.set('digest', d.digest);
         const res = await client.request('PUT', url, {
           headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size) },
-          body: () => progressStream(store.blobs.open(d.digest), d.digest, size, opts),
+          // Read the file directly (not blobs.open, which re-hashes): the registry verifies ?digest=.
+          body: () => progressStream(createReadStream(store.blobs.path(d.digest), { highWaterMark: 1 << 20 }), d.digest, size, opts),
         });
         const body = await readBody(res, 1 << 20);
         if (res.status !== 201) throw httpError(res, body, `upload blob ${d.digest}`, client.domain);
