@@ -421,7 +421,8 @@ export class BuildExecutor {
       const i = st.args.findIndex((a) => a.name === name);
       if (i >= 0) st.args.splice(i, 1);
       st.args.push({ name, value });
-      parts.push(def !== undefined ? `${name}=${def}` : name);
+      // History shows the effective value (`ARG X=given` for --build-arg X=given), as BuildKit.
+      parts.push(value !== undefined ? `${name}=${value}` : name);
     }
     st.history(`ARG ${parts.join(' ')}`, true);
   }
@@ -451,7 +452,7 @@ export class BuildExecutor {
       // BuildKit records a layer for every WORKDIR other than / — an empty tar when the
       // directory already exists (checked against 0.25) — so history and rootfs line up alike.
       {
-        const owner = user ? await resolveOwner(parseChown(user), etcReader(fs), instr.span).catch(() => ({ uid: 0, gid: 0 })) : { uid: 0, gid: 0 };
+        const owner = user ? await resolveOwner(parseChown(user), etcReader(fs), instr.span) : { uid: 0, gid: 0 };
         const w = new LayerWriter(this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {});
         for (const m of missing) w.add({ path: m, type: 'dir', mode: 0o755, uid: owner.uid, gid: owner.gid, mtime: this.epoch ?? 0 });
         const r = await w.commit(this.opts.store.blobs);
