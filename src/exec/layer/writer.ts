@@ -109,6 +109,13 @@ export class LayerWriter {
 
   /** The entries in emission order, hardlink roles already resolved (for inspection and tests). */
   plan(): Planned[] {
+    for (const e of this.byName.values()) {
+      const parent = this.byName.get(parentOf(e.path));
+      if (e.path !== '' && parent && parent.type !== 'dir') {
+        throw layerError(LayerCodes.BAD_ENTRY, `layer entry ${JSON.stringify(e.path)} is below ${JSON.stringify(parent.path)}, which is a ${parent.type}`,
+          'This is a tsbuild bug: a layer cannot hold a path below a non-directory.');
+      }
+    }
     const names = [...this.byName.keys()].sort(compareLayerPaths);
     const order = new Map(names.map((n, i) => [n, i]));
     const planned: Planned[] = names.map((n) => {

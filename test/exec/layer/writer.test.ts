@@ -133,5 +133,7 @@ describe('LayerWriter', () => {
     expect(() => w.add({ path: 'a', type: 'file' })).toThrow(expect.objectContaining({ code: 'TSB4412' }));
     w.add({ path: 'h', type: 'hardlink', linkname: 'nope' });
     await expect(collect(w.stream())).rejects.toMatchObject({ code: 'TSB4412' });
+    const w2 = new LayerWriter().add({ path: 'f', type: 'file' }).add({ path: 'f/below', type: 'file' });
+    expect(() => w2.plan()).toThrow(expect.objectContaining({ code: 'TSB4412' }));
   });
 });
