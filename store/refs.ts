@@ -120,10 +120,19 @@ export async function imageClosure(blobs: FsBlobStore, d: Descriptor): Promise<C
 }
 
 function stripInternal(d: Descriptor): Descriptor {
-  if (!d.annotations) return d;
-  const ann = Object.fromEntries(Object.entries(d.annotations).filter(([k]) => !INTERNAL.has(k)));
-  const { annotations: _, ...rest } = d;
-  return Object.keys(ann).length ? { ...rest, annotations: ann } : rest;
+  const a = d.annotations;
+  if (!a) return d;
+  let extra: Record<string, string> | undefined;
+  for (const k in a) {
+    if (INTERNAL.has(k)) continue;
+    (extra ??= {})[k] = a[k]!;
+  }
+  const out: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
+  for (const k in d) {
+    if (k !== 'annotations' && k !== 'mediaType' && k !== 'digest' && k !== 'size') (out as unknown as Record<string, unknown>)[k] = (d as unknown as Record<string, unknown>)[k];
+  }
+  if (extra) out.annotations = extra;
+  return out;
 }
 
 function summaryOf(d: Descriptor): ImageSummary {
