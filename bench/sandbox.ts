@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, copyFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runSandbox, sandboxUnavailable } from '../src/exec/sandbox/index.js';
+import { runSandbox, sandboxInitKind, sandboxUnavailable } from '../src/exec/sandbox/index.js';
 
 function rootfs(dir: string): void {
   mkdirSync(join(dir, 'bin'), { recursive: true });
@@ -42,7 +42,8 @@ export default async function (report: (line: string) => void): Promise<void> {
       rmSync(d, { recursive: true, force: true });
       return ms;
     };
-    await once('default', [lower]); // warm-up (cleanupStale, page cache)
+    await once('default', [lower]); // warm-up (cleanupStale, compiling the C init, page cache)
+    report(`init: ${await sandboxInitKind()}${process.env.TSBUILD_SANDBOX_UNSHARE === 'util-linux' ? ' behind setpriv+unshare' : ''}; load average ${(await import('node:os')).loadavg()[0]!.toFixed(1)}`);
     for (const network of ['default', 'none'] as const) {
       const xs: number[] = [];
       for (let i = 0; i < N; i++) xs.push(await once(network, [lower]));

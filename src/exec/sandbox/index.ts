@@ -228,11 +228,13 @@ export async function runSandbox(spec: SandboxSpec): Promise<SandboxResult> {
 
     // The C init makes its namespaces itself (same effect as setpriv + unshare, two execs fewer).
     const cInit = await cInitBinary();
-    const [cmd, args] = cInit
+    // TSBUILD_SANDBOX_UNSHARE=util-linux puts setpriv + unshare in front of the C init too.
+    const viaUtilLinux = !cInit || process.env.TSBUILD_SANDBOX_UNSHARE === 'util-linux';
+    const [cmd, args] = !viaUtilLinux
       ? [cInit, ['--unshare', String(process.pid)]]
       : [findTool('setpriv')!, ['--pdeathsig', 'KILL', '--', findTool('unshare')!, '--pid', '--fork', '--mount', '--uts', '--ipc',
         ...(spec.network === 'none' ? ['--net'] : []), '--kill-child', '--propagation', 'private', '--',
-        process.execPath, '--no-warnings', '--max-old-space-size=64', '-e', initCode()]];
+        ...(cInit ? [cInit] : [process.execPath, '--no-warnings', '--max-old-space-size=64', '-e', initCode()])]];
     const started = process.hrtime.bigint();
     const child = spawn(cmd, args, { stdio, env: {}, detached: true });
     // Our copies of the child's ends go now (the master stays: the tty stream below owns it).
