@@ -744,7 +744,8 @@ export class BuildExecutor {
         const owner: Owner | undefined = chownSpec ? await resolveOwner(chownSpec, etcReader(fs), instr.chown!.span) : undefined;
         const entries: LayerEntry[] = [];
         const ownerOf = (n: SrcNode) => owner ?? (fromContext ? { uid: 0, gid: 0 } : { uid: n.uid ?? 0, gid: n.gid ?? 0 });
-        const modeOf = (n: SrcNode) => (chmod ? chmod.apply(n.perm, n.type === 'dir') : n.perm);
+        // Symlinks keep 0777: Linux has no lchmod, and BuildKit leaves them alone.
+        const modeOf = (n: SrcNode) => (chmod && n.type !== 'symlink' ? chmod.apply(n.perm, n.type === 'dir') : n.perm);
         const destIsDirForExtra = realDest.endsWith('/') || multi;
         const destRel = cleanAbs(realDest);
         const extra: CopyItem[] = [];
@@ -801,13 +802,13 @@ export class BuildExecutor {
           for (const u of unpacked) {
             const path = joinRel(destRel, u.rel);
             const o = owner ?? { uid: u.uid, gid: u.gid };
-            const e: LayerEntry = { path, type: u.type, mode: chmod ? chmod.apply(u.perm, u.type === 'dir') : u.perm, uid: o.uid, gid: o.gid, mtime: u.mtime };
+            // --chmod does not apply to what an archive unpacks (BuildKit 0.25); --chown does.
+            const e: LayerEntry = { path, type: u.type, mode: u.perm, uid: o.uid, gid: o.gid, mtime: u.mtime };
             if (u.type === 'file') { e.source = { path: join(dir, u.rel) }; e.size = u.size; }
             if (u.type === 'symlink') e.linkname = u.link!;
             entries.push(e);
             extra.push({ dest: path, src: { path: u.rel, type: u.type, perm: u.perm, size: u.size, mtime: u.mtime } });
           }
-          if (destRel !== '') extra.push({ dest: destRel, src: { path: '', type: 'dir', perm: 0o755, size: 0, mtime: 0 }, implicitDir: true });
         }
         const allItems = [...sel.items.filter((i) => !archives.has(i.src.path)), ...extra];
         const present = new Set(entries.map((e) => e.path));
@@ -818,7 +819,7 @@ export class BuildExecutor {
           present.add(p);
           // BuildKit 0.25 gives the parents it creates an OCTAL --chmod mode too (0751 seen), but
           // leaves them 0755 with a symbolic one.
-          entries.push({ path: p, type: 'dir', mode: chmod?.octal !== undefined ? chmod.octal : 0o755, uid: po.uid, gid: po.gid, mtime: epoch ?? 0 });
+          entries.push({ path: p, type: 'dir', mode: chmod?.octal !== undefined && archives.size === 0 ? chmod.octal : 0o755, uid: po.uid, gid: po.gid, mtime: epoch ?? 0 });
         }
         // Even an empty COPY (a wildcard matching nothing) is a layer in BuildKit.
         const w = new LayerWriter(epoch !== undefined ? { sourceDateEpoch: epoch } : {});
