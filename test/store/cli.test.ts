@@ -150,6 +150,15 @@ describe('cache', () => {
     expect((await run('cache', 'prune', '--filter', 'bogus=1')).code).toBe(2);
     expect((await run('cache', 'nope')).code).toBe(2);
   });
+  it('why is dispatched to the build engine\'s command', async () => {
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(`${dir}/ctx`);
+    await writeFile(`${dir}/ctx/Dockerfile`, 'FROM scratch\nCOPY a /a\n');
+    await writeFile(`${dir}/ctx/a`, 'a');
+    const r = await run('cache', 'why', `${dir}/ctx`);
+    expect(r.err).not.toContain('TSB0001');
+    expect(r.out).toContain('COPY a /a');
+  });
 });
 
 describe('store verify', () => {
