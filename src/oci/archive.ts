@@ -24,7 +24,7 @@ import { TsbError, errnoCode, isTsbError } from '../errors.js';
 import type { Descriptor, Digest, Store } from '../../store/types.js';
 import {
   MediaType, canonicalIndex, isIndexType, isManifestType, layerCompression, parseJSON, validateConfig,
-  validateIndex, validateManifest, layerDescriptor, type Index, type Manifest,
+  validateIndex, validateManifest, layerDescriptor, withLease, type Index, type Manifest,
 } from './image.js';
 import { autoDecompress, compressedKey, decompressStream, pipeThrough, readAll, sniffCompression } from './compress.js';
 import { parseReference, tryParseReference } from './reference.js';
@@ -401,6 +401,10 @@ export interface LoadResult { images: LoadedImage[] }
  * into the store; sets refs for the names found. Returns what was loaded.
  */
 export async function loadArchive(store: Store, source: Readable | { dir: string }, opts: LoadOptions = {}): Promise<LoadResult> {
+  return withLease(store, 'load', () => loadUnderLease(store, source, opts));
+}
+
+async function loadUnderLease(store: Store, source: Readable | { dir: string }, opts: LoadOptions): Promise<LoadResult> {
   const isDir = !(source instanceof Readable) && 'dir' in source;
   const c = isDir ? await collectDir(store, (source as { dir: string }).dir) : await collectTar(store, source as Readable, opts);
 

@@ -19,7 +19,7 @@ import { TsbError, isTsbError } from '../errors.js';
 import type { Descriptor, Store } from '../../store/types.js';
 import {
   MediaType, canonicalConfig, canonicalManifest, epochToRFC3339, layerCompression, layerMediaType,
-  readImage, type Compression, type ImageConfig, type Manifest, type ReadImage,
+  readImage, withLease, type Compression, type ImageConfig, type Manifest, type ReadImage,
 } from './image.js';
 import { compressedLayer } from './compress.js';
 import { atomicFileFrom, writeArchive, writeLayoutDir, type ArchiveImage } from './archive.js';
@@ -284,6 +284,10 @@ export interface ExportOptions {
 
 /** Export one image (a manifest, or an index resolved to the platform) as `spec` says. */
 export async function exportImage(store: Store, manifestDescriptor: Descriptor, spec: OutputSpec, opts: ExportOptions = {}): Promise<void> {
+  return withLease(store, `export ${spec.type}`, () => exportUnderLease(store, manifestDescriptor, spec, opts));
+}
+
+async function exportUnderLease(store: Store, manifestDescriptor: Descriptor, spec: OutputSpec, opts: ExportOptions): Promise<void> {
   let image = await readImage(store, manifestDescriptor, opts.platform ? { platform: opts.platform } : {});
   const names = spec.names.length ? spec.names : (opts.names ?? []).map((n) => parseReference(n).full);
   if (spec.rewriteTimestamp) {
@@ -340,6 +344,8 @@ export async function exportImage(store: Store, manifestDescriptor: Descriptor, 
 }
 
 function distOpts(spec: OutputSpec, family: 'oci' | 'docker', signal?: AbortSignal): DistributionOptions {
+  // Docker's media types have no zstd layer type: zstd output uses OCI media types (as BuildKit does).
+  if (spec.compression === 'zstd') family = 'oci';
   return {
     ...(spec.compression ? { compression: spec.compression } : {}),
     ...(spec.compressionLevel !== undefined ? { compressionLevel: spec.compressionLevel } : {}),

@@ -533,3 +533,12 @@ export function diffIds(image: Pick<ReadImage, 'config'>): Digest[] {
 export function epochToRFC3339(epochSeconds: number): string {
   return new Date(epochSeconds * 1000).toISOString().replace(/\.000Z$/, 'Z');
 }
+
+/**
+ * Run `fn` under a store lease, so a concurrent `gc` keeps every blob written meanwhile (pull,
+ * load and export write blobs before any ref names them).
+ */
+export async function withLease<T>(store: Store, label: string, fn: () => Promise<T>): Promise<T> {
+  const lease = await store.lease(label);
+  try { return await fn(); } finally { await lease.release().catch(() => undefined); }
+}

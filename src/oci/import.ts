@@ -14,7 +14,7 @@ import type { Descriptor, Platform, Store } from '../../store/types.js';
 import { parse } from '../syntax/index.js';
 import { expandWord, parseGoDuration, processWords, toIR, type Command, type StageInstr } from '../ir/index.js';
 import { decompressStream } from '../exec/layer/unpack.js';
-import { DEFAULT_PLATFORM, epochToRFC3339, layerDescriptor, writeImage, type ContainerConfig, type ImageConfig } from './image.js';
+import { DEFAULT_PLATFORM, epochToRFC3339, layerDescriptor, withLease, writeImage, type ContainerConfig, type ImageConfig } from './image.js';
 import { registerSource } from '../cli/render.js';
 
 const ALLOWED = new Set(['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'LABEL', 'ONBUILD', 'USER', 'VOLUME', 'WORKDIR', 'STOPSIGNAL', 'HEALTHCHECK']);
@@ -127,6 +127,10 @@ export function applyChanges(cfg: ContainerConfig, changes: readonly string[]): 
 /** Import a root filesystem tarball as a one-layer image; returns the manifest descriptor (ref set when `name`). */
 export async function importRootfs(store: Store, source: Readable, name: string | undefined, opts: ImportOptions = {}): Promise<Descriptor> {
   const container = applyChanges({}, opts.changes ?? []);
+  return withLease(store, 'import', () => importUnderLease(store, source, name, container, opts));
+}
+
+async function importUnderLease(store: Store, source: Readable, name: string | undefined, container: ContainerConfig, opts: ImportOptions): Promise<Descriptor> {
   const plain = await decompressStream(source);
   const layer = await store.blobs.put(plain);
   const platform = opts.platform ?? DEFAULT_PLATFORM;

@@ -26,7 +26,7 @@ import { TsbError, isTsbError } from '../errors.js';
 import type { Descriptor, Digest, Platform, Store } from '../../store/types.js';
 import {
   MediaType, isIndexType, isManifestType, layerCompression, parseJSON, pickManifest, platformString,
-  readImage, validateConfig, validateIndex, validateManifest, lookupName, DEFAULT_PLATFORM, type ReadImage,
+  readImage, validateConfig, validateIndex, validateManifest, lookupName, withLease, DEFAULT_PLATFORM, type ReadImage,
 } from './image.js';
 import { parseReference, type Reference } from './reference.js';
 import { discard, httpRequest, isLoopback, readBody, type HttpResponse } from './http.js';
@@ -313,6 +313,10 @@ export interface PullResult {
 
 /** Pull `name` (tag or digest) into the store; the ref is set to the platform's manifest. */
 export async function pullImage(store: Store, name: string, opts: PullOptions = {}): Promise<PullResult> {
+  return withLease(store, `pull ${name}`, () => pullUnderLease(store, name, opts));
+}
+
+async function pullUnderLease(store: Store, name: string, opts: PullOptions): Promise<PullResult> {
   const ref = parseReference(name);
   const client = new RegistryClient(ref.domain, opts);
   client.addScope(`repository:${ref.path}:pull`);
