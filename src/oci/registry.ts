@@ -410,7 +410,15 @@ async function pullUnderLease(store: Store, name: string, opts: PullOptions): Pr
   return { name: refName, descriptor, ...(indexDigest ? { indexDigest } : {}), downloaded };
 }
 
-export interface PushOptions extends RegistryOptions {}
+export interface PushOptions extends RegistryOptions {
+  /**
+   * Push the manifest exactly as given. By default a manifest with uncompressed layers (what a build
+   * writes to the store) is first turned into its gzip distribution form (distributionImage: each
+   * layer compressed once and remembered), as `docker push` does; already-compressed manifests
+   * (pulled, loaded, or from distributionImage) are pushed byte for byte either way.
+   */
+  asIs?: boolean;
+}
 
 export interface PushResult { name: string; digest: Digest; uploaded: number; mounted: number; skipped: number }
 
@@ -420,6 +428,10 @@ export interface PushResult { name: string; digest: Digest; uploaded: number; mo
  */
 export async function pushImage(store: Store, desc: Descriptor, name: string, opts: PushOptions = {}): Promise<PushResult> {
   const ref = parseReference(name);
+  if (!opts.asIs && !isIndexType(desc.mediaType)) {
+    const { distributionImage } = await import('./export.js');
+    desc = await distributionImage(store, await readImage(store, desc), opts.signal ? { signal: opts.signal } : {});
+  }
   const client = new RegistryClient(ref.domain, opts);
   client.addScope(`repository:${ref.path}:pull,push`);
   const stats = { uploaded: 0, mounted: 0, skipped: 0 };
@@ -516,6 +528,7 @@ async function pushBlob(store: Store, client: RegistryClient, ref: Reference, d:
           const body = await readBody(res, 1 << 20);
           if (res.status !== 202) throw httpError(res, body, `upload chunk ${start}-${end - 1} of ${d.digest}`, client.domain);
           location = uploadLocation(res, client);
+          opts.onProgress?.({ detail: `${d.digest} chunk ${start}-${end - 1}`, bytes: end, total: size });
           offset = end;
         }
         const url = new URL(location, client.base);

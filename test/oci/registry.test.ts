@@ -119,13 +119,30 @@ describe.skipIf(!!missing)('registry: large blobs and FROM resolution', () => {
     for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE((i * 2654435761) >>> 0, i);
     const d = await makeImage(t.store, { layers: [{ 'big.bin': big }] });
     const dist = await distributionImage(t.store, await readImage(t.store, d), { compression: 'uncompressed' });
-    const r = await pushImage(t.store, dist, `${reg.host}/big/one:1`);
+    const chunks: string[] = [];
+    const r = await pushImage(t.store, dist, `${reg.host}/big/one:1`, { asIs: true, onProgress: (ev) => { if (/ chunk /.test(ev.detail)) chunks.push(ev.detail); } });
     expect(r.uploaded).toBe(2);
+    expect(chunks.length).toBe(Math.ceil((big.length + 10240) / (32 << 20)));
     const t2 = await tempStore();
     try {
       const p = await pullImage(t2.store, `${reg.host}/big/one:1`);
       expect(p.descriptor.digest).toBe(dist.digest);
     } finally { await t2.cleanup(); }
+  });
+
+  it('compresses an uncompressed (built) manifest on push unless asIs', async () => {
+    const d = await makeImage(t.store, { layers: [{ 'built.txt': 'built '.repeat(500) }] });
+    const r = await pushImage(t.store, d, `${reg.host}/built/img:1`);
+    expect(r.digest).not.toBe(d.digest);
+    const t2 = await tempStore();
+    try {
+      await pullImage(t2.store, `${reg.host}/built/img:1`);
+      const im = await readImage(t2.store, `${reg.host}/built/img:1`);
+      expect(im.manifest.layers[0]!.mediaType).toBe(MediaType.OCI_LAYER_GZIP);
+      expect(im.config.rootfs.diff_ids).toEqual((await readImage(t.store, d)).config.rootfs.diff_ids);
+    } finally { await t2.cleanup(); }
+    const raw = await pushImage(t.store, d, `${reg.host}/built/raw:1`, { asIs: true });
+    expect(raw.digest).toBe(d.digest);
   });
 
   it('resolveBaseImage: store first for digests and pull=never, registry otherwise', async () => {
