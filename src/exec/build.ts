@@ -74,6 +74,8 @@ export interface ExecOptions {
   context?: () => BuildContext;
   /** Absolute Dockerfile path (cache record source). */
   dockerfileKey: string;
+  /** The Dockerfile text (raw heredoc bodies of `<<-` RUN heredocs come from it). */
+  dockerfileText?: string;
   /** Tag used as the explanation scope (the first -t), if any. */
   scope?: string;
   noCache?: boolean;
@@ -485,7 +487,7 @@ export class BuildExecutor {
       ...(instr.security ? { security: instr.security.raw } : {}),
       ...argInputs(argNames),
     };
-    const createdBy = `RUN ${runCreatedBy(argv, st.args.filter((a) => !PROXY_ARGS.has(a.name)), env)} # buildkit`;
+
     // What the command sees: image ENV, then build ARGs in scope (ENV wins), PATH defaulted.
     const runEnv = new Map<string, string>();
     // Proxy build args reach RUN without an ARG line, and never enter the key or the image.
@@ -500,7 +502,10 @@ export class BuildExecutor {
     const layersNow = [...layers];
     const user = st.cc.User ?? '';
     const workdir = st.workdir();
-    const script = runScript(instr, argv, shell);
+    const script = runScript(instr, argv, shell, this.opts.dockerfileText);
+    // History shows the script with its heredoc bodies, as BuildKit writes it.
+    const shown = script.length === 1 && script[0]!.startsWith('/dev/pipes/') ? [...shell, instr.heredocs[0]!.content] : script;
+    const createdBy = `RUN ${runCreatedBy(shown, st.args.filter((a) => !PROXY_ARGS.has(a.name)), env)} # buildkit`;
     const network = instr.network ? ex.word(instr.network) : (this.opts.network ?? 'default');
     const security = instr.security ? ex.word(instr.security) : undefined;
     return {
@@ -1044,7 +1049,15 @@ function heredocRunContent(h: { content: string }, env: Map<string, string>, esc
  * The argv a RUN executes. Shell form with heredocs: a lone `<<EOF` runs the body as the script;
  * otherwise the whole text with its heredoc bodies goes to the shell, which handles `<<` itself.
  */
-function runScript(instr: RunInstr, argv: string[], shell: string[]): string[] {
+function runScript(instr: RunInstr, argv: string[], shell: string[], source?: string): string[] {
+  // `<<-` bodies: the shell strips the tabs itself, so it gets the body as written.
+  const lines = source?.replace(/\r\n/g, '\n').split('\n');
+  const raw = (h: RunInstr['heredocs'][number]) => {
+    if (!h.chomp || !lines) return h.content;
+    const end = h.span.endLine ?? h.span.line;
+    if (h.span.line < 1 || end > lines.length || end < h.span.line) return h.content;
+    return lines.slice(h.span.line - 1, end).join('\n') + '\n';
+  };
   if (instr.command.form !== 'shell' || instr.heredocs.length === 0) return argv;
   const text = instr.command.text.trim();
   const h0 = instr.heredocs[0]!;
@@ -1054,7 +1067,7 @@ function runScript(instr: RunInstr, argv: string[], shell: string[]): string[] {
     return [...shell, h0.content];
   }
   let script = instr.command.text;
-  for (const h of instr.heredocs) script += `\n${h.content}${h.name}`;
+  for (const h of instr.heredocs) script += `\n${raw(h)}${h.name}`;
   return [...shell, script];
 }
 

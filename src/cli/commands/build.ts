@@ -40,6 +40,7 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
 export interface Prepared {
   ir: DockerfileIR;
   plan: BuildPlan;
+  text: string;
   dockerfileKey: string;
   dockerfileDisplay: string;
   contextDir?: string;
@@ -162,7 +163,7 @@ export async function prepare(args: ParsedArgs, ctx: CliContext, opts: { positio
     }
   }
   return {
-    ir, plan, dockerfileKey: dockerfileKey!, dockerfileDisplay: display!, ...(contextDir ? { contextDir } : {}),
+    ir, plan, text, dockerfileKey: dockerfileKey!, dockerfileDisplay: display!, ...(contextDir ? { contextDir } : {}),
     ...(context ? { context } : {}),
     cleanup: () => { for (const c of cleanups) c(); }, tags, store, storeRootDir: root,
   };
@@ -244,7 +245,7 @@ export const command: Command = {
       const { normalizeReference } = await import('../../oci/reference.js');
       const noCacheFilter = new Set(args.list('no-cache-filter').map((s) => s.toLowerCase()));
       const ex = new BuildExecutor(p.plan, {
-        store, ...(p.context ? { context: p.context } : {}), dockerfileKey: p.dockerfileKey,
+        store, ...(p.context ? { context: p.context } : {}), dockerfileKey: p.dockerfileKey, dockerfileText: p.text,
         ...(p.tags[0] ? { scope: normalizeReference(p.tags[0]) } : {}),
         noCache: args.bool('no-cache'), noCacheFilter, labels, ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
         progress, signal: ctx.signal, pull: args.bool('pull'), ...(network ? { network } : {}), secrets,
