@@ -141,3 +141,59 @@ describe.skipIf(!!missing)('through a proxy, and multi-platform indexes', () => 
     } finally { await t2.cleanup(); }
   });
 });
+
+describe.skipIf(!!missing)('HTTP failures are retried or reported with their own code', () => {
+  let reg: TestRegistry;
+  let proxy: http.Server;
+  let mode: { status: number; times: number; seen: number } = { status: 0, times: 0, seen: 0 };
+  let env: NodeJS.ProcessEnv;
+  const host = () => `faulty.registry.test:${reg.port}`;
+  beforeAll(async () => {
+    reg = await startRegistry();
+    // A forwarding proxy that answers the first `times` requests with `status` instead.
+    proxy = http.createServer((req, res) => {
+      mode.seen++;
+      if (mode.times > 0) {
+        mode.times--;
+        res.writeHead(mode.status, { 'Content-Type': 'application/json', 'Retry-After': '0' });
+        res.end(JSON.stringify({ errors: [{ code: mode.status === 429 ? 'TOOMANYREQUESTS' : 'DENIED', message: `injected ${mode.status}` }] }));
+        req.resume();
+        return;
+      }
+      const u = new URL(req.url!);
+      const up = http.request({ host: '127.0.0.1', port: reg.port, path: u.pathname + u.search, method: req.method, headers: { ...req.headers, host: `127.0.0.1:${reg.port}` } }, (r) => {
+        res.writeHead(r.statusCode!, r.headers);
+        r.pipe(res);
+      });
+      req.pipe(up);
+    });
+    const pport = await new Promise<number>((r) => proxy.listen(0, '127.0.0.1', () => r((proxy.address() as net.AddressInfo).port)));
+    env = { ...process.env, HTTP_PROXY: `http://127.0.0.1:${pport}`, NO_PROXY: '' };
+    const d = await makeImage(t.store, { layers: [{ 'f.txt': 'faults' }] });
+    await pushImage(t.store, d, `${reg.host}/faulty/img:1`);
+  });
+  afterAll(async () => { proxy?.closeAllConnections(); proxy?.close(); await reg?.stop(); });
+
+  const pull = async () => {
+    const t2 = await tempStore();
+    try { return await pullImage(t2.store, `${host()}/faulty/img:1`, { env, insecureRegistries: [host()], attempts: 3 }); } finally { await t2.cleanup(); }
+  };
+
+  it('retries 503 and 429 with backoff, then succeeds', async () => {
+    mode = { status: 503, times: 2, seen: 0 };
+    await expect(pull()).resolves.toMatchObject({ name: expect.stringContaining('faulty/img:1') });
+    expect(mode.seen).toBeGreaterThan(2);
+    mode = { status: 429, times: 1, seen: 0 };
+    await expect(pull()).resolves.toBeDefined();
+  });
+
+  it('gives up with TSB6144 (5xx), TSB6143 (429), TSB6141 (403), carrying the registry message', async () => {
+    for (const [status, code] of [[500, 'TSB6144'], [429, 'TSB6143'], [403, 'TSB6141']] as const) {
+      mode = { status, times: 100, seen: 0 };
+      let err: unknown;
+      try { await pull(); } catch (e) { err = e; }
+      expect(err, String(status)).toMatchObject({ code, details: [expect.stringContaining(`injected ${status}`)] });
+    }
+    mode = { status: 0, times: 0, seen: 0 };
+  });
+});

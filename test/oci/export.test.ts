@@ -9,6 +9,8 @@ import { loadArchive } from '../../src/oci/archive.js';
 import { MediaType, readImage } from '../../src/oci/image.js';
 import { isTsbError } from '../../src/errors.js';
 import { makeImage, tempStore, type TempStore } from './fixtures.js';
+import { importRootfs } from '../../src/oci/import.js';
+import { busyboxMissing, busyboxRootfsTar } from '../helpers/busybox.js';
 
 let t: TempStore;
 beforeAll(async () => { t = await tempStore(); });
@@ -113,6 +115,12 @@ describe('docker archive output and load', () => {
     expect(mj[0].RepoTags).toEqual(['myapp:2']);
     expect(mj[0].Layers).toHaveLength(2);
     expect(JSON.parse(await readFile(join(dir, 'repositories'), 'utf8'))).toHaveProperty('myapp');
+    if (has('skopeo')) {
+      // skopeo's docker-archive reader is docker load's format (manifest.json).
+      const info = JSON.parse(execFileSync('skopeo', ['inspect', `docker-archive:${out}`], { encoding: 'utf8' }));
+      expect(info.RepoTags ?? []).toBeDefined();
+      expect(info.Layers).toHaveLength(2);
+    }
     expect((await readdir(join(dir, 'blobs', 'sha256'))).length).toBe(4);
     const t2 = await tempStore();
     try {
@@ -153,4 +161,19 @@ describe('docker archive output and load', () => {
     expect(m.layers[0].digest).toBe(cfg.rootfs.diff_ids[0]);
   });
   void existsSync;
+});
+
+describe('podman (when installed)', () => {
+  const why = !has('podman') ? 'podman is not installed: skipping the podman run check' : busyboxMissing();
+  if (why) console.warn(why);
+  it.skipIf(!!why)('loads the OCI and docker archives and runs the image', async () => {
+    const d = await importRootfs(t.store, createReadStream(await busyboxRootfsTar()), 'docker.io/library/tsbuild-podman-test:1', { changes: ['CMD ["/bin/echo", "hello from tsbuild"]'] });
+    for (const type of ['oci', 'docker']) {
+      const out = join(t.dir, `podman-${type}.tar`);
+      await exportImage(t.store, d, parseOutputSpec(`type=${type},dest=${out},name=tsbuild-podman-test:1`));
+      execFileSync('podman', ['load', '-i', out], { encoding: 'utf8' });
+      expect(execFileSync('podman', ['run', '--rm', 'tsbuild-podman-test:1'], { encoding: 'utf8' })).toBe('hello from tsbuild\n');
+      execFileSync('podman', ['rmi', '-f', 'tsbuild-podman-test:1']);
+    }
+  });
 });
