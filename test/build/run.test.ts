@@ -83,4 +83,33 @@ describe.skipIf(!!why)('RUN', () => {
     expect(img.fs.readFileSync('/onbuild.txt')!.toString()).toBe('triggered\n');
     expect(img.config.config.OnBuild ?? null).toBeNull();
   });
+
+  it('independent stages run in parallel and one failure cancels the others', async () => {
+    // Each stage records when its RUN started and ended (seconds); run in parallel, the two
+    // intervals overlap, which sequential stages never do (the second starts after the first ends).
+    const dir = await ctxWith([
+      'FROM scratch AS base', 'ADD rootfs.tar /',
+      'FROM base AS slow1', 'RUN date +%s > /s1 && sleep 3 && date +%s > /e1',
+      'FROM base AS slow2', 'RUN date +%s > /s2 && sleep 3 && date +%s > /e2',
+      'FROM base', 'COPY --from=slow1 /s1 /e1 /t/', 'COPY --from=slow2 /s2 /e2 /t/',
+    ].join('\n') + '\n');
+    const store = tmp('tsb-store-');
+    const r = await cli(['build', dir, '-t', 'par:1', '--store', store, '--progress', 'plain']);
+    expect(r.code, r.stderr).toBe(0);
+    const img = readImageFromStore(store, 'par:1');
+    const n = (p: string) => Number(img.fs.readFileSync(p)!.toString().trim());
+    expect(n('/t/s2')).toBeLessThan(n('/t/e1'));
+    expect(n('/t/s1')).toBeLessThan(n('/t/e2'));
+    const failing = await ctxWith([
+      'FROM scratch AS base', 'ADD rootfs.tar /',
+      'FROM base AS slow', 'RUN sleep 60',
+      'FROM base AS bad', 'RUN sleep 1 && exit 7',
+      'FROM base', 'COPY --from=slow /etc/passwd /a', 'COPY --from=bad /etc/passwd /b',
+    ].join('\n') + '\n');
+    const t1 = Date.now();
+    const f = await cli(['build', failing, '-t', 'par:2', '--store', store, '--progress', 'plain']);
+    expect(f.code).toBe(1);
+    expect(f.stderr).toContain('exit code: 7');
+    expect(Date.now() - t1).toBeLessThan(30_000);
+  });
 });
