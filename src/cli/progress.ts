@@ -114,7 +114,12 @@ export class TtyProgress implements ProgressSink {
     this.steps.push(s); this.byId.set(ev.id, s); this.schedule();
   }
   cached(ev: StepEvent): void { const s = this.byId.get(ev.id); if (s) { s.state = 'cached'; s.ms = Date.now() - s.t0; } this.schedule(); }
-  miss(ev: StepEvent, reasons: readonly string[]): void { const s = this.byId.get(ev.id); if (s) s.why = reasons.join('; '); this.schedule(); }
+  miss(ev: StepEvent, reasons: readonly string[]): void {
+    // A first build of a line has nothing to explain; keep the live view quiet about it.
+    const s = this.byId.get(ev.id);
+    if (s && !reasons[0]?.startsWith('no earlier build')) s.why = reasons.join('; ');
+    this.schedule();
+  }
   output(ev: StepEvent, chunk: string): void {
     const s = this.byId.get(ev.id);
     if (!s) return;
