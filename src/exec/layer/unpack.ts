@@ -226,6 +226,7 @@ async function unpack(src: Source, dir: string, mode: Mode, opts: UnpackOptions)
   let entries = 0, bytes = 0;
   const sawOpaqueFor = new Set<string>();
   const opaqueDirs = new Set<string>(); // snapshot mode
+  let rootOpaque = false;
   const whiteouts: string[] = []; // snapshot mode: overlay whiteouts made
   for await (const { header: h, body } of readTar(hashing(stream, hash))) {
     entries++;
@@ -234,7 +235,9 @@ async function unpack(src: Source, dir: string, mode: Mode, opts: UnpackOptions)
     const base = rel === '' ? '' : baseOf(rel);
     if (base === OPAQUE_MARKER) {
       const d = parentOf(rel);
-      if (mode === 'snapshot') {
+      if (mode === 'snapshot' && d === '') {
+        rootOpaque = true; // overlayfs ignores opaque on a layer root: translated at the end
+      } else if (mode === 'snapshot') {
         tree.ensureDir(d, label);
         tree.rawXattr(d, 'trusted.overlay.opaque', Buffer.from('y'));
         opaqueDirs.add(d);
@@ -242,7 +245,9 @@ async function unpack(src: Source, dir: string, mode: Mode, opts: UnpackOptions)
         sawOpaqueFor.add(d);
         for (const name of tree.list(d, label)) {
           const child = d ? `${d}/${name}` : name;
-          if (!written.has(child)) tree.remove(child);
+          // Keep what this layer already wrote (also below a headerless parent: marker order varies).
+          if (written.has(child) || [...written].some((w) => w.startsWith(child + '/'))) continue;
+          tree.remove(child);
         }
       }
       continue;
@@ -285,6 +290,19 @@ async function unpack(src: Source, dir: string, mode: Mode, opts: UnpackOptions)
         break;
     }
     written.add(rel);
+  }
+  // Root opaque (a layer replacing the whole tree): the kernel ignores opaque on a lowerdir's
+  // root, so hide every lower top-level name this layer does not have, and make the top-level
+  // directories it does have opaque. Without known lowers this cannot be expressed (gap).
+  if (rootOpaque && lowerView) {
+    for (const name of lowerView.readdir('/')) {
+      const st = tree.lstatEntry(name, name);
+      if (!st) { tree.overlayWhiteout(name, name); continue; }
+      if (st.isDirectory()) {
+        tree.rawXattr(name, 'trusted.overlay.opaque', Buffer.from('y'));
+        opaqueDirs.add(name);
+      }
+    }
   }
   // A whiteout below an opaque directory of the same layer hides nothing (the lower contents are
   // hidden already) and the kernel would list it (an opaque dir is not merged): drop it.

@@ -7,7 +7,7 @@
  *   there is a whiteout (the name does not exist); a directory merges with the same-named
  *   directories below it until (and including) the first one marked opaque
  *   (trusted.overlay.opaque=y or user.overlay.opaque=y), stopping earlier at a whiteout or a
- *   non-directory.
+ *   non-directory. The layer roots always merge (the kernel ignores opaque on a lowerdir root).
  * - Paths are view paths ('/'-rooted; relative ones are taken from '/'). Symlinks are resolved
  *   like a chroot: absolute targets restart at the view root, '..' never climbs above it, at most
  *   40 links per lookup (then TSB4413). Nothing ever resolves to a host path outside the lowers.
@@ -65,11 +65,10 @@ export class MergedView {
 
   constructor(lowers: readonly string[]) {
     this.lowers = [...lowers];
+    // The roots always merge: overlayfs ignores an opaque mark on a lowerdir's root (unpack
+    // translates a root opaque marker into whiteouts instead).
     const root: number[] = [];
-    for (let i = this.lowers.length - 1; i >= 0; i--) {
-      root.push(i);
-      if (isOpaque(this.lowers[i]!)) break;
-    }
+    for (let i = this.lowers.length - 1; i >= 0; i--) root.push(i);
     this.dirLayers.set('', root);
   }
 

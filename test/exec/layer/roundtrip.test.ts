@@ -174,12 +174,13 @@ describe('round trip', () => {
     await unpackLayerFlat(streamOf(rawTar([
       { name: 'd/', type: 'dir', mode: 0o755 },
       { name: 'd/new', data: Buffer.from('n') },
+      { name: 'd/sub/deep', data: Buffer.from('n') }, // headerless parent, before the marker
       { name: 'd/.wh..wh..opq' },
       { name: 'y', data: Buffer.from('y') },
       { name: '.wh.y' },
       { name: '.wh.x' },
     ])), d);
-    expect(Object.keys(describeTree(d)).sort()).toEqual(['d', 'd/new', 'y']);
+    expect(Object.keys(describeTree(d)).sort()).toEqual(['d', 'd/new', 'd/sub', 'd/sub/deep', 'y']);
   });
 
   test('snapshot with lowers: headerless parents keep the lower metadata, entries below a lower symlink follow it inside the root', async (ctx) => {
@@ -268,5 +269,30 @@ describe('round trip', () => {
     try { kernel = describeTree(mnt); } finally { umount(mnt); }
     expect(Object.keys(kernel).sort()).toEqual(['d', 'd/n']);
     expect(describeView(new MergedView([s1, s2]))).toEqual(kernel);
+  });
+
+  test('a root opaque marker (layer replacing the whole tree) becomes whiteouts + opaque top dirs', async (ctx) => {
+    const why = overlayMissing();
+    if (why) { ctx.skip(why); return; }
+    const { rawTar } = await import('./helpers.js');
+    const s1 = tmp(), s2 = tmp();
+    await unpackLayerToSnapshot(streamOf(rawTar([
+      { name: 'etc/', type: 'dir' }, { name: 'etc/passwd', data: Buffer.from('p') }, { name: 'etc/shadow', data: Buffer.from('s') },
+      { name: 'bin/', type: 'dir' }, { name: 'bin/sh', data: Buffer.from('sh') }, { name: 'top', data: Buffer.from('t') },
+    ])), s1, { lowers: [] });
+    await unpackLayerToSnapshot(streamOf(rawTar([
+      { name: './', type: 'dir' }, { name: '.wh..wh..opq' },
+      { name: 'etc/', type: 'dir' }, { name: 'etc/hosts', data: Buffer.from('h') }, { name: 'etc/.wh.shadow' },
+      { name: 'new', data: Buffer.from('n') },
+    ])), s2, { lowers: [s1] });
+    const { mnt } = mountOverlay(tmp(), [s1, s2]);
+    let kernel;
+    try { kernel = describeTree(mnt); } finally { umount(mnt); }
+    expect(Object.keys(kernel).sort()).toEqual(['etc', 'etc/hosts', 'new']);
+    expect(describeView(new MergedView([s1, s2]))).toEqual(kernel);
+    const flat = tmp();
+    await unpackLayerFlat(streamOf(rawTar([{ name: 'etc/', type: 'dir' }, { name: 'etc/passwd', data: Buffer.from('p') }, { name: 'bin/', type: 'dir' }])), flat);
+    await unpackLayerFlat(streamOf(rawTar([{ name: '.wh..wh..opq' }, { name: 'etc/', type: 'dir' }, { name: 'etc/hosts', data: Buffer.from('h') }, { name: 'new', data: Buffer.from('n') }])), flat);
+    expect(Object.keys(describeTree(flat)).sort()).toEqual(['etc', 'etc/hosts', 'new']);
   });
 });
