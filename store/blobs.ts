@@ -59,6 +59,9 @@ export class FsBlobStore implements BlobStore {
   /** Verified JSON text by digest, bounded by characters (manifests and configs are small). */
   private readonly json = new LRUCache<string, string>({ maxSize: 32 << 20, sizeCalculation: (v) => Math.max(1, v.length) });
 
+  /** Called before any write: the store's implicit per-process lease (see store.ts). */
+  beforeWrite: () => Promise<void> = async () => undefined;
+
   constructor(private readonly root: string, private readonly tmpDir: string) {
     this.dir = join(root, 'blobs', 'sha256');
   }
@@ -94,6 +97,7 @@ export class FsBlobStore implements BlobStore {
 
   async put(data: BlobSource, opts: PutOptions = {}): Promise<{ digest: Digest; size: number }> {
     if (opts.expectDigest !== undefined) hexOf(opts.expectDigest);
+    await this.beforeWrite();
     const src = toChunks(data);
     if (src instanceof Uint8Array) {
       const digest = `sha256:${createHash('sha256').update(src).digest('hex')}`;

@@ -76,6 +76,21 @@ export class FsStore implements Store {
     this.refs = new FsRefStore(root, this.tmpDir, this.lockDir, this.blobs);
     this.cache = new FsCacheIndex(join(this.metaDir, 'cache'), this.tmpDir, this.lockDir, this.blobs);
     this.snapshots = new FsSnapshots(this);
+    this.blobs.beforeWrite = () => this.processLease();
+  }
+
+  private implicit: Promise<unknown> | undefined;
+  /**
+   * The implicit lease: taken once per process, before its first write (blob put, snapshot, temp
+   * dir), released by close() or found dead by gc. With it, gc's time rule keeps everything a
+   * running process wrote or touched even when the caller never took a lease of its own.
+   */
+  processLease(): Promise<void> {
+    this.implicit ??= this.lease(`process ${process.pid} ${process.argv.slice(1, 4).join(' ')}`.slice(0, 200)).catch((e: unknown) => {
+      this.implicit = undefined;
+      throw e;
+    });
+    return this.implicit.then(() => undefined);
   }
 
   compressed = {
@@ -209,6 +224,7 @@ export class FsStore implements Store {
 
   async close(): Promise<void> {
     for (const l of [...this.myLeases]) await l.release();
+    this.implicit = undefined;
   }
 }
 
@@ -264,6 +280,7 @@ class FsSnapshots implements Snapshots {
     const p = this.path(id);
     const existing = this.inflight.get(p);
     if (existing) return existing;
+    await this.store.processLease();
     const work = (async () => {
       if (await this.touch(p)) return p;
       return withLock(join(this.store.lockDir, `snap-${id.replaceAll(':', '-')}.lock`), async () => {
@@ -293,6 +310,7 @@ class FsSnapshots implements Snapshots {
   }
 
   async tempDir(prefix: string): Promise<string> {
+    await this.store.processLease();
     const safe = prefix.replace(/[^A-Za-z0-9_-]/g, '_') || 'dir';
     const d = tempName(this.store.tmpDir, safe);
     try { await mkdir(d, { mode: 0o755 }); } catch (e) { throw ioError(e, 'creating a temp directory', d); }

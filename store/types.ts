@@ -166,7 +166,9 @@ export interface Store {
    * Mark from refs, cache records, compressed forms of live layers and live leases; sweep the rest.
    * Blobs/snapshots written or touched after the gc started, or after the oldest live lease was
    * taken, are kept too: so a build must take its lease BEFORE its first put (then everything it
-   * writes is safe until it tags or caches it, even before it calls lease.add).
+   * writes is safe until it tags or caches it, even before it calls lease.add). The store also
+   * takes an implicit lease per process before that process's first write (put, snapshot, temp
+   * dir), released by close(): so even a caller that takes no lease is covered from its first write.
    */
   gc(opts?: { dryRun?: boolean }): Promise<GcResult>;
   /** Checks every blob's digest, every ref's and cache record's closure, the layout files. */
