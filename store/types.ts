@@ -83,6 +83,8 @@ export interface RefStore {
   get(name: string): Promise<Descriptor | undefined>;
   delete(name: string): Promise<boolean>;
   list(): Promise<RefEntry[]>;
+  /** Many names in one index.json write (archives with many tags); all-or-nothing like set(). */
+  setMany(entries: readonly RefEntry[]): Promise<void>;
 }
 
 /** One record per step cache key. Readable on its own: a later miss is explained from it. */
@@ -111,6 +113,8 @@ export interface CacheIndex {
   get(key: string): Promise<CacheRecord | undefined>;
   /** Insert or replace; cross-process safe. */
   put(record: Omit<CacheRecord, 'created' | 'lastUsed' | 'hits'> & Partial<Pick<CacheRecord, 'created'>>): Promise<CacheRecord>;
+  /** Many records in one locked append (imports); same checks as put(). Returns how many. */
+  putMany(records: readonly (Omit<CacheRecord, 'created' | 'lastUsed' | 'hits'> & Partial<Pick<CacheRecord, 'created'>>)[]): Promise<number>;
   /** Bump lastUsed and hits. */
   touch(key: string): Promise<void>;
   list(): Promise<CacheRecord[]>;
