@@ -10,6 +10,11 @@
  * docker-typed and OCI-typed exports share the same blob (the bytes are identical).
  *
  * Codes: TSB6130 compressor/decompressor program missing, TSB6131 (de)compression failed.
+ *
+ * WHY not src/exec/layer's decompressStream for pull/load: here the MEDIA TYPE decides (a blob
+ * labelled gzip that is not gzip must fail, not be sniffed into "uncompressed"), and failures of
+ * distribution data are OCI errors (TSB613x) naming the blob. import and rootfs export use the
+ * layers helper's sniffing decompressor, which is right for user-supplied tarballs.
  */
 import { spawn } from 'node:child_process';
 import { Duplex, PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';

@@ -2,7 +2,7 @@
  * HTTP transport for the registry client, on node:http/https (not fetch) because Node 20's fetch
  * ignores HTTP(S)_PROXY: here HTTPS_PROXY/HTTP_PROXY/NO_PROXY (and lower-case forms) are honoured
  * for non-loopback hosts — HTTPS through a CONNECT tunnel, HTTP through an absolute-URI request.
- * HTTPS verifies against the system CAs (Node's bundled roots plus NODE_EXTRA_CA_CERTS).
+ * HTTPS verifies against Node's bundled roots plus the system bundle (trustedCAs) and NODE_EXTRA_CA_CERTS.
  * Keep-alive agents so a push or pull reuses connections.
  *
  * Known gap: proxy authentication is Basic only (user:pass in the proxy URL).
@@ -11,6 +11,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import * as tls from 'node:tls';
 import type { Socket } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { TsbError } from '../errors.js';
 
@@ -32,7 +33,27 @@ export interface HttpResponse {
 }
 
 const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 16 });
+const httpsAgents = new Map<string, https.Agent>();
+
+/**
+ * Trusted roots: Node's bundled Mozilla roots PLUS the system bundle (SSL_CERT_FILE, else Debian's
+ * /etc/ssl/certs/ca-certificates.crt), so a CA added with update-ca-certificates is trusted as
+ * docker/skopeo trust it. Node 20 has no API for the system store, hence reading the file.
+ */
+export function trustedCAs(env: NodeJS.ProcessEnv = process.env): string[] {
+  const cas = [...tls.rootCertificates];
+  for (const f of [env.SSL_CERT_FILE, '/etc/ssl/certs/ca-certificates.crt'].filter(Boolean) as string[]) {
+    try { cas.push(readFileSync(f, 'utf8')); break; } catch { /* next */ }
+  }
+  return cas;
+}
+
+function httpsAgent(env: NodeJS.ProcessEnv = process.env): https.Agent {
+  const key = env.SSL_CERT_FILE ?? '';
+  let a = httpsAgents.get(key);
+  if (!a) { a = new https.Agent({ keepAlive: true, maxSockets: 16, ca: trustedCAs(env) }); httpsAgents.set(key, a); }
+  return a;
+}
 
 export function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
@@ -89,12 +110,13 @@ export async function httpRequest(r: HttpRequest): Promise<HttpResponse> {
   let options: https.RequestOptions;
   if (proxy && isHttps) {
     const sock = await tunnel(proxy, r.url, r.signal);
-    const secure = tls.connect({ socket: sock, servername: r.url.hostname });
-    options = { host: r.url.hostname, port: r.url.port || 443, path: r.url.pathname + r.url.search, method: r.method, headers, createConnection: () => secure, agent: false };
+    const secure = tls.connect({ socket: sock, servername: r.url.hostname, ca: trustedCAs(r.env) });
+    // No `agent` key: with createConnection and no agent, Node uses the tunnelled socket as is.
+    options = { host: r.url.hostname, port: r.url.port || 443, path: r.url.pathname + r.url.search, method: r.method, headers, createConnection: () => secure };
   } else if (proxy) {
     options = { host: proxy.hostname, port: proxy.port || 80, path: r.url.href, method: r.method, headers: { ...headers, Host: r.url.host, ...proxyAuth(proxy) }, agent: httpAgent };
   } else {
-    options = { host: r.url.hostname.replace(/^\[|\]$/g, ''), port: r.url.port || (isHttps ? 443 : 80), path: r.url.pathname + r.url.search, method: r.method, headers, agent: isHttps ? httpsAgent : httpAgent, ...(isHttps ? { servername: r.url.hostname } : {}) };
+    options = { host: r.url.hostname.replace(/^\[|\]$/g, ''), port: r.url.port || (isHttps ? 443 : 80), path: r.url.pathname + r.url.search, method: r.method, headers, agent: isHttps ? httpsAgent(r.env) : httpAgent, ...(isHttps ? { servername: r.url.hostname } : {}) };
   }
   const mod = isHttps && !(proxy && !isHttps) ? https : http;
   return new Promise<HttpResponse>((resolve, reject) => {

@@ -45,6 +45,8 @@ export interface TestRegistry {
 
 export interface StartOptions {
   auth?: 'none' | 'basic' | 'token';
+  /** Serve HTTPS with this PEM certificate and key (paths). */
+  tls?: { cert: string; key: string };
   username?: string;
   password?: string;
 }
@@ -100,12 +102,14 @@ async function startTokenServer(dir: string, service: string, issuer: string, us
   };
 }
 
-async function waitUp(port: number, child: ChildProcess, log: () => string): Promise<void> {
+async function waitUp(port: number, child: ChildProcess, log: () => string, tls = false): Promise<void> {
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}: ${log()}`);
     const up = await new Promise<boolean>((r) => {
-      const req = http.get({ host: '127.0.0.1', port, path: '/v2/', agent: false }, (res) => { res.resume(); r(true); });
+      const req = tls
+        ? new net.Socket().connect(port, '127.0.0.1', () => { req.destroy(); r(true); })
+        : http.get({ host: '127.0.0.1', port, path: '/v2/', agent: false }, (res) => { res.resume(); r(true); });
       req.on('error', () => r(false));
       req.setTimeout(1000, () => { req.destroy(); r(false); });
     });
@@ -146,6 +150,7 @@ export async function startRegistry(opts: StartOptions = {}): Promise<TestRegist
     'http:',
     `  addr: 127.0.0.1:${port}`,
     '  secret: tsbuild-test-secret',
+    ...(opts.tls ? ['  tls:', `    certificate: ${opts.tls.cert}`, `    key: ${opts.tls.key}`] : []),
     authYaml,
   ].join('\n');
   await writeFile(join(dir, 'config.yml'), config);
@@ -154,7 +159,7 @@ export async function startRegistry(opts: StartOptions = {}): Promise<TestRegist
   child.stdout!.on('data', (b: Buffer) => { if (out.length < 20000) out += b.toString(); });
   child.stderr!.on('data', (b: Buffer) => { if (out.length < 20000) out += b.toString(); });
   try {
-    await waitUp(port, child, () => out);
+    await waitUp(port, child, () => out, !!opts.tls);
   } catch (e) {
     child.kill('SIGKILL');
     await token?.close();
@@ -175,4 +180,13 @@ export async function startRegistry(opts: StartOptions = {}): Promise<TestRegist
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A self-signed certificate (openssl) for `dnsName`, for TLS registry tests: {cert, key} paths in `dir`. */
+export function selfSignedCert(dir: string, dnsName: string): { cert: string; key: string } {
+  const cert = join(dir, `${dnsName}.crt`);
+  const key = join(dir, `${dnsName}.key`);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
+    '-subj', `/CN=${dnsName}`, '-addext', `subjectAltName=DNS:${dnsName}`], { stdio: 'ignore' });
+  return { cert, key };
 }

@@ -9,7 +9,7 @@ import { proxyFor } from '../../src/oci/http.js';
 import { parseChallenge, pullImage, pushImage } from '../../src/oci/registry.js';
 import { canonicalIndex, MediaType, parsePlatform, readImage, writeImage } from '../../src/oci/image.js';
 import { distributionImage } from '../../src/oci/export.js';
-import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { registryMissing, selfSignedCert, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { makeImage, tempStore, type TempStore } from './fixtures.js';
 
 let t: TempStore;
@@ -195,5 +195,48 @@ describe.skipIf(!!missing)('HTTP failures are retried or reported with their own
       expect(err, String(status)).toMatchObject({ code, details: [expect.stringContaining(`injected ${status}`)] });
     }
     mode = { status: 0, times: 0, seen: 0 };
+  });
+});
+
+describe.skipIf(!!missing)('HTTPS registry through a CONNECT proxy', () => {
+  let reg: TestRegistry;
+  let proxy: http.Server;
+  let pport = 0;
+  let cert = '';
+  const name = 'registry.tls.test';
+  beforeAll(async () => {
+    const c = selfSignedCert(t.dir, name);
+    cert = c.cert;
+    reg = await startRegistry({ tls: c });
+    proxy = http.createServer((_req, res) => { res.writeHead(405); res.end(); });
+    proxy.on('connect', (req, client: net.Socket, head: Buffer) => {
+      // Only the registry's name is tunnelled, to the registry's loopback port.
+      if (!req.url?.startsWith(`${name}:`)) { client.end('HTTP/1.1 403 Forbidden\r\n\r\n'); return; }
+      const up = net.connect(reg.port, '127.0.0.1', () => {
+        client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+        if (head.length) up.write(head);
+        up.pipe(client);
+        client.pipe(up);
+      });
+      up.on('error', () => client.destroy());
+      client.on('error', () => up.destroy());
+    });
+    pport = await new Promise<number>((r) => proxy.listen(0, '127.0.0.1', () => r((proxy.address() as net.AddressInfo).port)));
+  });
+  afterAll(async () => { proxy?.closeAllConnections(); proxy?.close(); await reg?.stop(); });
+
+  it('verifies the certificate against the trusted CAs (SSL_CERT_FILE) and round-trips', async () => {
+    const host = `${name}:${reg.port}`;
+    const env = { ...process.env, HTTPS_PROXY: `http://127.0.0.1:${pport}`, NO_PROXY: '', SSL_CERT_FILE: cert };
+    const d = await makeImage(t.store, { layers: [{ 'tls.txt': 'over tls' }] });
+    const r = await pushImage(t.store, d, `${host}/tls/img:1`, { env });
+    const t2 = await tempStore();
+    try {
+      const p = await pullImage(t2.store, `${host}/tls/img:1`, { env });
+      expect(p.descriptor.digest).toBe(r.digest);
+      // Without the CA the certificate is refused, with a hint about trust.
+      const untrusted = { ...process.env, HTTPS_PROXY: `http://127.0.0.1:${pport}`, NO_PROXY: '', SSL_CERT_FILE: '/nonexistent' };
+      await expect(pullImage(t2.store, `${host}/tls/img:1`, { env: untrusted, attempts: 1 })).rejects.toMatchObject({ code: 'TSB6145', hint: expect.stringContaining('not trusted') });
+    } finally { await t2.cleanup(); }
   });
 });
