@@ -8,9 +8,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pullImage, pushImage, resolveBaseImage, CHUNK_THRESHOLD } from '../../src/oci/registry.js';
 import { exportImage, parseOutputSpec, distributionImage } from '../../src/oci/export.js';
-import { MediaType, readImage } from '../../src/oci/image.js';
+import { MediaType, layerDescriptor, readImage, writeImage } from '../../src/oci/image.js';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { makeImage, tempStore, type TempStore } from './fixtures.js';
+import { makeImage, makeLayer, tempStore, type TempStore } from './fixtures.js';
 
 const missing = registryMissing();
 const hasSkopeo = spawnSync('sh', ['-c', 'command -v skopeo']).status === 0;
@@ -143,6 +143,31 @@ describe.skipIf(!!missing)('registry: large blobs and FROM resolution', () => {
     } finally { await t2.cleanup(); }
     const raw = await pushImage(t.store, d, `${reg.host}/built/raw:1`, { asIs: true });
     expect(raw.digest).toBe(d.digest);
+  });
+
+  it('a built image on a pulled base pushes only its own layer: base layers reuse the pulled compressed blobs', async () => {
+    const base = await makeImage(t.store, { layers: [{ 'base1.txt': 'b1 '.repeat(3000) }, { 'base2.txt': 'b2 '.repeat(3000) }] });
+    const baseDist = await distributionImage(t.store, await readImage(t.store, base), { compression: 'gzip', compressionLevel: 1, force: true });
+    await pushImage(t.store, baseDist, `${reg.host}/lib/base:1`);
+    const t2 = await tempStore();
+    try {
+      const pulled = await pullImage(t2.store, `${reg.host}/lib/base:1`);
+      const bi = await readImage(t2.store, pulled.descriptor);
+      // What the engine writes: every layer uncompressed (diff_id), base layers included.
+      const own = await makeLayer(t2.store, { 'app.txt': 'app' });
+      const diffIds = [...bi.config.rootfs.diff_ids, own.digest];
+      const sizes = await Promise.all(bi.config.rootfs.diff_ids.map(async (d) => (await t2.store.blobs.size(d))!));
+      const child = await writeImage(t2.store, {
+        config: { ...bi.config, rootfs: { type: 'layers', diff_ids: diffIds } },
+        layers: [...bi.config.rootfs.diff_ids.map((d, i) => layerDescriptor(d, sizes[i]!)), own],
+      });
+      const r = await pushImage(t2.store, child, `${reg.host}/app/child:1`);
+      expect(r.uploaded).toBe(2); // the new layer and the config
+      expect(r.mounted + r.skipped).toBe(2); // base layers: mounted from lib/base, never uploaded
+      const pushed = await readImage(t2.store, r.digest);
+      // Same bytes as the registry's base layers (level 1 gzip from the base push, not our level 6).
+      expect(pushed.manifest.layers.slice(0, 2).map((l) => l.digest)).toEqual(bi.manifest.layers.map((l) => l.digest));
+    } finally { await t2.cleanup(); }
   });
 
   it('resolveBaseImage: store first for digests and pull=never, registry otherwise', async () => {
