@@ -259,6 +259,25 @@ export class FsCacheIndex implements CacheIndex {
    * the in-memory index, so a following get() costs nothing extra).
    */
   private async listUnlocked(): Promise<CacheRecord[]> {
+    const m = await this.scanAll((r) => r);
+    const out: CacheRecord[] = [];
+    for (const [key, rec] of m) out.push(this.withCounters(rec, this.slots.get(key)!));
+    return out;
+  }
+
+  /**
+   * Like list(), but keeps only `project(record)` of each record while reading (a listing of
+   * 10,000 records then retains a few strings per record instead of whole object trees: less
+   * garbage-collector work). lastUsed and hits include every hit.
+   */
+  async listProjected<T>(project: (r: CacheRecord) => T): Promise<{ key: string; value: T; lastUsed: string; hits: number }[]> {
+    const m = await this.scanAll(project);
+    const out: { key: string; value: T; lastUsed: string; hits: number }[] = [];
+    for (const [key, value] of m) { const sl = this.slots.get(key)!; out.push({ key, value, lastUsed: sl.lastUsed, hits: sl.hits }); }
+    return out;
+  }
+
+  private async scanAll<T>(project: (r: CacheRecord) => T): Promise<Map<string, T>> {
     let fh;
     let buf: Buffer;
     let ino: number;
@@ -275,13 +294,13 @@ export class FsCacheIndex implements CacheIndex {
       }
       buf = buf.subarray(0, got);
     } catch (e) {
-      if (errnoCode(e) === 'ENOENT') { this.reset(-1); return []; }
+      if (errnoCode(e) === 'ENOENT') { this.reset(-1); return new Map(); }
       throw ioError(e, 'reading the cache index', this.file);
     } finally {
       await fh?.close();
     }
     this.reset(ino);
-    const recs = new Map<string, CacheRecord>();
+    const recs = new Map<string, T>();
     let start = 0;
     for (;;) {
       const nl = buf.indexOf(10, start);
@@ -293,7 +312,7 @@ export class FsCacheIndex implements CacheIndex {
           this.lines++;
           if (line.op === 'put' && line.rec && typeof line.rec.key === 'string') {
             this.slots.set(line.rec.key, { off: start, len: nl - start, lastUsed: line.rec.lastUsed, hits: line.rec.hits });
-            recs.set(line.rec.key, line.rec);
+            recs.set(line.rec.key, project(line.rec));
           } else if (line.op === 'touch') {
             const sl = this.slots.get(line.key);
             if (sl) { sl.hits++; if (line.at > sl.lastUsed) sl.lastUsed = line.at; }
@@ -306,9 +325,7 @@ export class FsCacheIndex implements CacheIndex {
       start = nl + 1;
     }
     this.pos = start;
-    const out: CacheRecord[] = [];
-    for (const [key, rec] of recs) out.push(this.withCounters(rec, this.slots.get(key)!));
-    return out;
+    return recs;
   }
 
   async list(): Promise<CacheRecord[]> {

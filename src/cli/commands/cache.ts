@@ -65,8 +65,8 @@ const ls: Command = {
   async run(args, ctx) {
     const format = outputFormat(args);
     const store = await openStoreFor(args, ctx);
-    const recs = (await store.cache.list()).sort((a, b) => b.lastUsed.localeCompare(a.lastUsed) || a.key.localeCompare(b.key));
     if (format === 'json') {
+      const recs = (await store.cache.list()).sort((a, b) => b.lastUsed.localeCompare(a.lastUsed) || a.key.localeCompare(b.key));
       ctx.stdout.write(jsonLines(recs.map((r) => ({
         Key: r.key, Parent: r.parent ?? '', Layer: r.layer?.digest ?? '', Size: r.layer?.size ?? 0, Config: r.config ?? '',
         CreatedAt: r.created, LastUsedAt: r.lastUsed, Hits: r.hits, Instruction: r.instruction, Source: source(r), Inputs: r.inputs,
@@ -76,9 +76,11 @@ const ls: Command = {
     const noTrunc = args.bool('no-trunc');
     const now = Date.now();
     const trunc = (s: string) => (noTrunc || s.length <= 50 ? s : s.slice(0, 49) + '…');
-    ctx.stdout.write(table(['KEY', 'SIZE', 'CREATED', 'LAST USED', 'HITS', 'INSTRUCTION', 'SOURCE'], recs.map((r) => [
-      shortKey(r.key, noTrunc), humanSize(r.layer?.size ?? 0), ago(r.created, now), ago(r.lastUsed, now), String(r.hits),
-      trunc(r.instruction.replace(/\s+/g, ' ')), source(r),
+    // Only what the table shows is kept per record (see listProjected).
+    const rows = (await store.cache.listProjected((r) => [humanSize(r.layer?.size ?? 0), ago(r.created, now), trunc(r.instruction.replace(/\s+/g, ' ')), source(r)] as const))
+      .sort((a, b) => (a.lastUsed < b.lastUsed ? 1 : a.lastUsed > b.lastUsed ? -1 : a.key < b.key ? -1 : 1));
+    ctx.stdout.write(table(['KEY', 'SIZE', 'CREATED', 'LAST USED', 'HITS', 'INSTRUCTION', 'SOURCE'], rows.map(({ key, value: v, lastUsed, hits }) => [
+      shortKey(key, noTrunc), v[0], v[1], ago(lastUsed, now), String(hits), v[2], v[3],
     ])));
     return 0;
   },

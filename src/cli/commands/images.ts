@@ -103,14 +103,20 @@ export function shortId(digest: string | undefined, noTrunc = false): string {
 
 /** How a stored name is shown: repository and tag in docker's familiar form. */
 export function displayName(name: string): { repository: string; tag: string; digest?: string } {
-  const r = tryParseReference(name, { defaultTag: false });
-  if (!r) {
-    const i = name.lastIndexOf(':');
-    return i > 0 && !name.slice(i).includes('/') ? { repository: name.slice(0, i), tag: name.slice(i + 1) } : { repository: name, tag: '<none>' };
+  // Stored names are normalized (or foreign names as given): splitting is enough, and much cheaper
+  // than re-validating 10,000 names for a listing.
+  let rest = name;
+  let digest: string | undefined;
+  const at = rest.indexOf('@');
+  if (at >= 0) { digest = rest.slice(at + 1); rest = rest.slice(0, at); }
+  let tag = '<none>';
+  const colon = rest.lastIndexOf(':');
+  if (colon > rest.lastIndexOf('/')) { tag = rest.slice(colon + 1); rest = rest.slice(0, colon); }
+  if (rest.startsWith('docker.io/')) {
+    rest = rest.slice('docker.io/'.length);
+    if (rest.startsWith('library/') && rest.indexOf('/', 'library/'.length) < 0) rest = rest.slice('library/'.length);
   }
-  const out: { repository: string; tag: string; digest?: string } = { repository: r.familiarName, tag: r.tag ?? '<none>' };
-  if (r.digest) out.digest = r.digest;
-  return out;
+  return digest !== undefined ? { repository: rest, tag, digest } : { repository: rest, tag };
 }
 
 export function familiar(name: string): string {
