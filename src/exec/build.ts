@@ -231,6 +231,7 @@ export class BuildExecutor {
     let layers: Descriptor[] = [];
     let key: string;
     let fs: LayerFS | undefined;
+    let baseId = '';
     const fromEv = this.event(ps, 'FROM', label(`FROM ${baseDisplay(ps)}`), stage.from.span.line);
     const t0 = Date.now();
     this.progress.start(fromEv);
@@ -238,6 +239,7 @@ export class BuildExecutor {
       if (ps.base.kind === 'scratch') {
         st = StageState.scratch(ps.platform, this.created);
         key = computeKey(undefined, { op: 'FROM', base: 'scratch', platform: platformText(ps.platform) });
+        baseId = 'scratch';
         if (!this.opts.dryRun) fs = new LayerFS([]);
       } else if (ps.base.kind === 'stage') {
         const dep = await this.stage(this.plan.all.get(ps.base.index)!);
@@ -245,12 +247,14 @@ export class BuildExecutor {
         st = new StageState(dep.config, this.created);
         layers = [...dep.layers];
         key = computeKey(undefined, { op: 'FROM', base: dep.key });
+        baseId = `stage ${ps.base.index}: ${dep.key}`;
         fs = dep.fs;
       } else {
         const img = await this.resolveImage(ps.base.ref, ps.platform, ps.base.span);
         st = new StageState(img.config, this.created);
         layers = img.layers;
         key = computeKey(undefined, { op: 'FROM', base: img.digest, platform: platformText(ps.platform) });
+        baseId = img.digest;
         if (!this.opts.dryRun) fs = new LayerFS(layers.map((l) => this.opts.store.blobs.path(l.digest)));
       }
     } catch (e) {
@@ -271,9 +275,10 @@ export class BuildExecutor {
     }
 
     // ---- steps
+    const missState: MissState = {};
     for (const instr of instructions) {
       this.checkAbort();
-      const r = await this.step(ps, st, instr, key, layers, fs, noCache ?? false, label);
+      const r = await this.step(ps, st, instr, key, layers, fs, noCache ?? false, label, baseId, missState);
       key = r.key;
       fs = r.fs;
     }
@@ -316,7 +321,7 @@ export class BuildExecutor {
   /** One instruction. Returns the new chain key and stage filesystem. */
   private async step(
     ps: PlannedStage, st: StageState, instr: StageInstr, parent: string, layers: Descriptor[], fs: LayerFS | undefined,
-    noCache: boolean, label: (t: string) => string,
+    noCache: boolean, label: (t: string) => string, baseId: string, missState: MissState,
   ): Promise<{ key: string; fs: LayerFS | undefined }> {
     const ir = this.plan.ir;
     const ex = new Expander(st.expansionEnv(), ir.escapeToken);
@@ -335,13 +340,20 @@ export class BuildExecutor {
     if (instr.kind === 'ARG') {
       this.applyArg(st, instr, ex);
       const inputs: KeyInputs = { op: 'ARG', instruction: normalizeText(instr.original), ...argInputs(ex.used) };
+      missState.prior = [...(missState.prior ?? []), `${inputs.instruction}${Object.entries(inputs).filter(([k]) => k.startsWith('arg:')).map(([k, v]) => ` (${k.slice(4)}=${v})`).join('')}`];
       return { key: computeKey(parent, inputs), fs };
     }
     if (!isLayerStep(instr)) {
       const text = applyConfigInstr(st, instr, ex);
       const inputs: KeyInputs = { op: instr.kind, instruction: normalizeText(text) };
+      missState.prior = [...(missState.prior ?? []), inputs.instruction!];
       return { key: computeKey(parent, inputs), fs };
     }
+    // Config-only instructions since the last keyed step, readable in this step's record so a
+    // miss caused by one of them (ENV X=1 → ENV X=2) is named.
+    const prior = instr.kind === 'WORKDIR' ? [] : (missState.prior ?? []);
+    if (instr.kind !== 'WORKDIR') missState.prior = [];
+    else missState.prior = [...(missState.prior ?? []), normalizeText(`WORKDIR ${instr.path.raw}`)];
 
     const ev = this.event(ps, instr.kind, label(displayText(instr)), line);
     const t0 = Date.now();
@@ -352,6 +364,10 @@ export class BuildExecutor {
       const prepared = instr.kind === 'RUN'
         ? this.prepareRun(st, instr, ex, argInputs, layers)
         : await this.prepareCopy(ps, st, instr, ex, fs, argInputs);
+      // The stage's base is named in every keyed step, so a miss caused by a new base image
+      // says so on the step itself (not just "an earlier step changed").
+      prepared.inputs.base = baseId;
+      if (prior.length) prepared.inputs.above = prior.join('\n');
       const key = computeKey(parent, prepared.inputs);
       const store = this.opts.store;
       let rec: CacheRecord | undefined;
@@ -378,7 +394,11 @@ export class BuildExecutor {
       }
       const prev = (await store.cache.findBySource(this.opts.dockerfileKey, line, this.opts.scope))[0]
         ?? (this.opts.scope !== undefined ? (await store.cache.findBySource(this.opts.dockerfileKey, line))[0] : undefined);
-      const reasons = noCache ? ['--no-cache'] : explainMiss(prepared.inputs, parent, prev);
+      let reasons = noCache ? ['--no-cache'] : explainMiss(prepared.inputs, parent, prev);
+      if (reasons.length === 1 && reasons[0] === 'an earlier step changed' && missState.first) {
+        reasons = [`an earlier step changed (line ${missState.first.line}: ${missState.first.reason})`];
+      }
+      missState.first ??= { line, reason: reasons[0] ?? 'changed' };
       this.progress.miss(ev, reasons);
       if (this.opts.dryRun) {
         this.record(ev, key, prepared.inputs, 'would-build', line, { reasons, ms: ms() });
@@ -862,6 +882,8 @@ export class BuildExecutor {
     return { inputs, createdBy, execute };
   }
 }
+
+interface MissState { first?: { line: number; reason: string }; prior?: string[] }
 
 interface Prepared {
   inputs: KeyInputs;

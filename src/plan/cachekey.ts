@@ -89,13 +89,20 @@ export function explainMiss(now: KeyInputs, parentNow: string | undefined, prev:
     } else if (k.startsWith('arg:')) {
       out.push(`ARG ${k.slice(4)} ${a ?? '(unset)'} → ${b ?? '(unset)'}`);
     } else if (k === 'base') {
-      out.push(`base image digest changed (${short(a)} → ${short(b)})`);
+      const st = /^stage (\d+):/.exec(b ?? '');
+      if (st && (a ?? '').startsWith(`stage ${st[1]}:`)) out.push(`base stage ${st[1]} changed`);
+      else out.push(`base image digest changed (${short(a)} → ${short(b)})`);
     } else if (k === 'instruction') {
       out.push('instruction text changed');
     } else if (k === 'from') {
       out.push(`--from source changed (${short(a)} → ${short(b)})`);
     } else if (k === 'platform') {
       out.push(`platform ${a ?? '(none)'} → ${b ?? '(none)'}`);
+    } else if (k === 'above') {
+      const pa = (a ?? '').split('\n').filter(Boolean); const pb = (b ?? '').split('\n').filter(Boolean);
+      const gone = pa.filter((x) => !pb.includes(x)); const added = pb.filter((x) => !pa.includes(x));
+      if (gone.length === 1 && added.length === 1) out.push(`instruction above changed: ${gone[0]} → ${added[0]}`);
+      else out.push(`instructions above changed${added.length ? `: ${added.join('; ')}` : ''}`);
     } else if (k === 'env') {
       out.push('environment changed');
     } else if (k === 'op') {

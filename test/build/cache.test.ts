@@ -146,3 +146,18 @@ describe('cache keys', () => {
     expect(other.stdout).toBe(cold.stdout);
   });
 });
+
+describe('miss explanations name the cause', () => {
+  it('a changed ENV above, a changed base stage, and the first changed step', async () => {
+    const t = setup('FROM scratch AS base\nCOPY b /b\nFROM base\nENV X=1\nCOPY f /f\nCOPY g /g\n', { b: 'b', f: 'f', g: 'g' });
+    expect((await t.build()).code).toBe(0);
+    t.edit('FROM scratch AS base\nCOPY b /b\nFROM base\nENV X=2\nCOPY f /f\nCOPY g /g\n');
+    let r = await t.build();
+    expect(r.stderr).toContain('cache miss: instruction above changed: ENV X=1 → ENV X=2');
+    expect(r.stderr).toMatch(/cache miss: an earlier step changed \(line 5: instruction above changed/);
+    writeFileSync(join(t.dir, 'b'), 'b2');
+    r = await t.build();
+    expect(r.stderr).toContain('cache miss: file b changed');
+    expect(r.stderr).toMatch(/#4 cache miss: base stage 0 changed/);
+  });
+});
