@@ -558,6 +558,7 @@ function parseDockerManifest(b: Buffer): DockerEntry[] {
 export async function atomicFileFrom(dest: string, write: (w: NodeJS.WritableStream) => Promise<void>): Promise<void> {
   const tmp = join(dirname(dest), `.${posix.basename(dest)}.tmp-${process.pid}-${Date.now()}`);
   try {
+    await mkdir(dirname(dest), { recursive: true });
     const w = createWriteStream(tmp);
     const opened = new Promise<void>((res, rej) => { w.once('open', () => res()); w.once('error', rej); });
     await opened;

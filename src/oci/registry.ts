@@ -25,7 +25,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { TsbError, isTsbError } from '../errors.js';
 import type { Descriptor, Digest, Platform, Store } from '../../store/types.js';
 import {
-  MediaType, isIndexType, isManifestType, layerCompression, parseJSON, pickManifest, platformString,
+  MediaType, isIndexType, isManifestType, layerCompression, parseJSON, pickManifest, platformMatches, platformString,
   readImage, validateConfig, validateIndex, validateManifest, lookupName, withLease, DEFAULT_PLATFORM, type ReadImage,
 } from './image.js';
 import { parseReference, type Reference } from './reference.js';
@@ -599,8 +599,13 @@ export async function resolveBaseImage(store: Store, name: string, opts: Resolve
     if (local) {
       try {
         const image = await readImage(store, local, readOpts);
-        if (!ref.digest || image.descriptor.digest === ref.digest || image.index?.descriptor.digest === ref.digest || local.digest === ref.digest) {
-          return { name: ref.full, image, source: 'store' };
+        const pinnedOk = !ref.digest || image.descriptor.digest === ref.digest || image.index?.descriptor.digest === ref.digest || local.digest === ref.digest;
+        // A single-platform image of another platform (pulled earlier for another --platform) does not count.
+        const c = image.config;
+        const platformOk = !opts.platform || platformMatches({ os: c.os, architecture: c.architecture, ...(c.variant ? { variant: c.variant } : {}) }, opts.platform);
+        if (pinnedOk && platformOk) return { name: ref.full, image, source: 'store' };
+        if (!platformOk && policy === 'never') {
+          throw new TsbError('TSB6103', `image "${ref.familiar}" in the store is ${platformString({ os: c.os, architecture: c.architecture, ...(c.variant ? { variant: c.variant } : {}) })}, not ${platformString(opts.platform!)}, and --pull=never forbids pulling`, { hint: `pull it with --platform ${platformString(opts.platform!)}.` });
         }
       } catch (e) {
         if (policy === 'never') throw e;

@@ -185,6 +185,9 @@ describe.skipIf(!!missing)('registry: large blobs and FROM resolution', () => {
       const c = await resolveBaseImage(t2.store, `${reg.host}/base/img@${dist.digest}`, { pull: 'never' });
       expect(c.source).toBe('store');
       expect(c.image.manifest.layers[0]!.mediaType).toBe(MediaType.OCI_LAYER_GZIP);
+      // The stored image is linux/amd64: asking for arm64 does not take it from the store.
+      await expect(resolveBaseImage(t2.store, `${reg.host}/base/img:1`, { pull: 'never', platform: { os: 'linux', architecture: 'arm64' } })).rejects.toMatchObject({ code: 'TSB6103' });
+      await expect(resolveBaseImage(t2.store, `${reg.host}/base/img:1`, { platform: { os: 'linux', architecture: 'arm64' } })).resolves.toMatchObject({ source: 'registry' });
     } finally { await t2.cleanup(); }
   });
 });
