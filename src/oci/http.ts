@@ -101,6 +101,30 @@ function tunnel(proxy: URL, target: URL, signal?: AbortSignal): Promise<Socket> 
   });
 }
 
+const tunnelAgents = new Map<string, https.Agent>();
+
+/** An https.Agent whose connections are TLS over a CONNECT tunnel through `proxy` (keep-alive pooled). */
+function tunnelAgent(proxy: URL, env: NodeJS.ProcessEnv = process.env): https.Agent {
+  const key = `${proxy.href}|${env.SSL_CERT_FILE ?? ''}`;
+  let a = tunnelAgents.get(key);
+  if (a) return a;
+  const ca = trustedCAs(env);
+  a = new https.Agent({ keepAlive: true, maxSockets: 16 });
+  // Node's agent calls createConnection(options, callback) and accepts the socket through the
+  // callback, so the tunnel can be asynchronous (an instance property: @types/node types it sync).
+  (a as unknown as { createConnection: unknown }).createConnection = (options: https.RequestOptions & { servername?: string }, cb: (err: Error | null, s?: Socket) => void): undefined => {
+    const target = new URL(`https://${options.host}:${options.port ?? 443}`);
+    tunnel(proxy, target).then((sock) => {
+      const secure = tls.connect({ socket: sock, servername: options.servername ?? String(options.host), ca });
+      secure.once('secureConnect', () => cb(null, secure));
+      secure.once('error', (e) => cb(e));
+    }, (e: Error) => cb(e));
+    return undefined;
+  };
+  tunnelAgents.set(key, a);
+  return a;
+}
+
 /** One HTTP exchange (no retries, no redirects). Network failures reject with a plain Error. */
 export async function httpRequest(r: HttpRequest): Promise<HttpResponse> {
   const proxy = proxyFor(r.url, r.env);
@@ -109,10 +133,8 @@ export async function httpRequest(r: HttpRequest): Promise<HttpResponse> {
   if (Buffer.isBuffer(r.body)) headers['Content-Length'] = String(r.body.length);
   let options: https.RequestOptions;
   if (proxy && isHttps) {
-    const sock = await tunnel(proxy, r.url, r.signal);
-    const secure = tls.connect({ socket: sock, servername: r.url.hostname, ca: trustedCAs(r.env) });
-    // No `agent` key: with createConnection and no agent, Node uses the tunnelled socket as is.
-    options = { host: r.url.hostname, port: r.url.port || 443, path: r.url.pathname + r.url.search, method: r.method, headers, createConnection: () => secure };
+    // Pooled tunnels: one CONNECT + TLS handshake per kept-alive connection, not per request.
+    options = { host: r.url.hostname, port: r.url.port || 443, path: r.url.pathname + r.url.search, method: r.method, headers, agent: tunnelAgent(proxy, r.env), servername: r.url.hostname };
   } else if (proxy) {
     options = { host: proxy.hostname, port: proxy.port || 80, path: r.url.href, method: r.method, headers: { ...headers, Host: r.url.host, ...proxyAuth(proxy) }, agent: httpAgent };
   } else {

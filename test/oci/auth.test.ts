@@ -203,6 +203,7 @@ describe.skipIf(!!missing)('HTTPS registry through a CONNECT proxy', () => {
   let proxy: http.Server;
   let pport = 0;
   let cert = '';
+  let connects = 0;
   const name = 'registry.tls.test';
   beforeAll(async () => {
     const c = selfSignedCert(t.dir, name);
@@ -212,6 +213,7 @@ describe.skipIf(!!missing)('HTTPS registry through a CONNECT proxy', () => {
     proxy.on('connect', (req, client: net.Socket, head: Buffer) => {
       // Only the registry's name is tunnelled, to the registry's loopback port.
       if (!req.url?.startsWith(`${name}:`)) { client.end('HTTP/1.1 403 Forbidden\r\n\r\n'); return; }
+      connects++;
       const up = net.connect(reg.port, '127.0.0.1', () => {
         client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
         if (head.length) up.write(head);
@@ -234,6 +236,9 @@ describe.skipIf(!!missing)('HTTPS registry through a CONNECT proxy', () => {
     try {
       const p = await pullImage(t2.store, `${host}/tls/img:1`, { env });
       expect(p.descriptor.digest).toBe(r.digest);
+      // Kept-alive tunnels: far fewer CONNECTs than requests (push + pull make ~15 requests).
+      expect(connects).toBeGreaterThan(0);
+      expect(connects).toBeLessThanOrEqual(5);
       // Without the CA the certificate is refused, with a hint about trust.
       const untrusted = { ...process.env, HTTPS_PROXY: `http://127.0.0.1:${pport}`, NO_PROXY: '', SSL_CERT_FILE: '/nonexistent' };
       await expect(pullImage(t2.store, `${host}/tls/img:1`, { env: untrusted, attempts: 1 })).rejects.toMatchObject({ code: 'TSB6145', hint: expect.stringContaining('not trusted') });
