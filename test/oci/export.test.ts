@@ -177,3 +177,17 @@ describe('podman (when installed)', () => {
     }
   });
 });
+
+describe('dest=- (stdout)', () => {
+  it('streams the same archive bytes as a file export', async () => {
+    const d = await makeImage(t.store, { layers: [{ 'std.txt': 'stdout' }] });
+    const file = join(t.dir, 'std-file.tar');
+    await exportImage(t.store, d, parseOutputSpec(`type=oci,dest=${file},name=std:1`));
+    const { PassThrough } = await import('node:stream');
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    await exportImage(t.store, d, parseOutputSpec('type=oci,dest=-,name=std:1'), { stdout: out });
+    expect(Buffer.concat(chunks).equals(readFileSync(file))).toBe(true);
+  });
+});
