@@ -51,12 +51,37 @@ function timeCmd(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): numb
 
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
 
-function buildkitAvailable(): string | undefined {
+interface Peer { name: string; build: (ctx: string) => number; reset: () => void }
+
+/** Docker BuildKit through the peers scripts: the 20.10 daemon, else the modern (0.25) one if running. */
+function buildkitPeer(): Peer | string {
   if (!existsSync(join(peers, 'docker-build.sh'))) return `${peers} is absent`;
-  if (!existsSync('/usr/bin/docker') || !existsSync('/usr/sbin/dockerd')) return 'docker.io (/usr/bin/docker, /usr/sbin/dockerd) is not installed';
-  const r = spawnSync('bash', [join(peers, 'start-dockerd.sh')], { encoding: 'utf8', timeout: 120_000 });
-  if (r.status !== 0) return `start-dockerd.sh failed: ${(r.stderr || '').slice(-300)}`;
-  return undefined;
+  if (existsSync('/usr/bin/docker') && existsSync('/usr/sbin/dockerd')) {
+    const r = spawnSync('bash', [join(peers, 'start-dockerd.sh')], { encoding: 'utf8', timeout: 120_000 });
+    if (r.status === 0) {
+      return {
+        name: 'BuildKit (docker 20.10)',
+        build: (ctx) => timeCmd('bash', [join(peers, 'docker-build.sh'), ctx, 'tsbbench:x', '-q'], { PEERS_NO_ENSURE: '1' }),
+        reset: () => { spawnSync('bash', [join(peers, 'reset-cache.sh'), 'docker']); },
+      };
+    }
+  }
+  const modernSock = '/tmp/modern/docker.sock';
+  if (existsSync(modernSock) && existsSync('/tmp/modern/bin/docker')) {
+    const env = { DOCKER_HOST: `unix://${modernSock}`, DOCKER_CONFIG: '/tmp/modern/cli' };
+    const ok = spawnSync('/tmp/modern/bin/docker', ['version'], { env: { ...process.env, ...env } });
+    if (ok.status === 0) {
+      return {
+        name: 'BuildKit 0.25 (modern peer)',
+        build: (ctx) => timeCmd('bash', [join(peers, 'modern-build.sh'), ctx, 'tsbbench:x', '-q'], { MODERN_NO_ENSURE: '1', PROGRESS: 'quiet' }),
+        reset: () => {
+          spawnSync('/tmp/modern/bin/docker', ['rmi', '-f', 'tsbbench:x'], { env: { ...process.env, ...env } });
+          spawnSync('/tmp/modern/bin/docker', ['builder', 'prune', '-af'], { env: { ...process.env, ...env } });
+        },
+      };
+    }
+  }
+  return 'no Docker daemon: docker.io is not installed and the modern peer (start-modern-buildkit.sh) is not running';
 }
 
 export default async function (report: (line: string) => void): Promise<void> {
@@ -67,8 +92,9 @@ export default async function (report: (line: string) => void): Promise<void> {
       { name: 'small (1,000 files)', dir: join(root, 'small'), make: makeSmall },
       { name: 'big (200 MB)', dir: join(root, 'big'), make: makeBig },
     ];
-    const bkWhy = buildkitAvailable();
-    if (bkWhy) report(`BuildKit skipped: ${bkWhy}`);
+    const peer = buildkitPeer();
+    if (typeof peer === 'string') report(`BuildKit skipped: ${peer}`);
+    else report(`comparing with ${peer.name}`);
     for (const c of cases) {
       mkdirSync(c.dir, { recursive: true });
       c.make(c.dir);
@@ -83,13 +109,13 @@ export default async function (report: (line: string) => void): Promise<void> {
       }
       const ts = { cold: median(cold.map((r) => r.s)), noop: median(noop.map((r) => r.s)), rss: Math.max(...cold.map((r) => r.rssMB), ...noop.map((r) => r.rssMB)) };
       report(`${c.name}: tsbuild cold ${ts.cold.toFixed(2)} s, no-op ${ts.noop.toFixed(2)} s, peak RSS ${ts.rss.toFixed(0)} MB`);
-      if (!bkWhy) {
+      if (typeof peer !== 'string') {
         const bcold: number[] = []; const bnoop: number[] = [];
         for (let i = 0; i < runs; i++) {
-          spawnSync('bash', [join(peers, 'reset-cache.sh'), 'docker']);
+          peer.reset();
           spawnSync('sync');
-          bcold.push(timeCmd('bash', [join(peers, 'docker-build.sh'), c.dir, 'tsbbench:x', '-q'], { PEERS_NO_ENSURE: '1' }));
-          bnoop.push(timeCmd('bash', [join(peers, 'docker-build.sh'), c.dir, 'tsbbench:x', '-q'], { PEERS_NO_ENSURE: '1' }));
+          bcold.push(peer.build(c.dir));
+          for (let k = 0; k < 2; k++) bnoop.push(peer.build(c.dir));
         }
         const bk = { cold: median(bcold), noop: median(bnoop) };
         report(`${c.name}: BuildKit cold ${bk.cold.toFixed(2)} s, no-op ${bk.noop.toFixed(2)} s`);
