@@ -44,6 +44,14 @@ describe.skipIf(!hasSkopeo)('archives written by skopeo', () => {
       const im2 = await readImage(t2.store, 'example.com/sk/img:7');
       expect(im2.config.rootfs.diff_ids).toEqual(diffIds);
       expect(im2.manifest.mediaType).toBe(MediaType.DOCKER_MANIFEST);
+      // `docker save | gzip` (and zstd) archives load too.
+      const gz = join(t2.dir, 'archive.tar.gz');
+      execFileSync('sh', ['-c', `gzip -c "${dockerArchive}" > "${gz}"`]);
+      const r3 = await loadArchive(t2.store, createReadStream(gz));
+      expect(r3.images[0]!.names).toEqual(['example.com/sk/img:7']);
+      const zs = join(t2.dir, 'archive.tar.zst');
+      execFileSync('zstd', ['-q', '-f', dockerArchive, '-o', zs]);
+      expect((await loadArchive(t2.store, createReadStream(zs))).images[0]!.descriptor.digest).toBe(r3.images[0]!.descriptor.digest);
       // And it exports again as a valid OCI archive skopeo reads.
       const again = join(t2.dir, 'again.tar');
       await exportImage(t2.store, im2.descriptor, parseOutputSpec(`type=oci,dest=${again},name=again:1`));
