@@ -368,6 +368,9 @@ export class BuildExecutor {
       // says so on the step itself (not just "an earlier step changed").
       prepared.inputs.base = baseId;
       if (prior.length) prepared.inputs.above = prior.join('\n');
+      // Large file lists go to a side file (content-addressed) so cache records stay small: the
+      // cache index is read at every build start. The digest of the list keys the step.
+      const fileList = splitFileInputs(prepared.inputs);
       const key = computeKey(parent, prepared.inputs);
       const store = this.opts.store;
       let rec: CacheRecord | undefined;
@@ -394,7 +397,10 @@ export class BuildExecutor {
       }
       const prev = (await store.cache.findBySource(this.opts.dockerfileKey, line, this.opts.scope))[0]
         ?? (this.opts.scope !== undefined ? (await store.cache.findBySource(this.opts.dockerfileKey, line))[0] : undefined);
-      let reasons = noCache ? ['--no-cache'] : explainMiss(prepared.inputs, parent, prev);
+      const fullNow: KeyInputs = fileList ? { ...prepared.inputs, ...fileList.files } : prepared.inputs;
+      if (fileList) delete fullNow.files;
+      const prevFull = prev ? { ...prev, inputs: await this.expandFileInputs(prev.inputs) } : undefined;
+      let reasons = noCache ? ['--no-cache'] : explainMiss(fullNow, parent, prevFull);
       if (reasons.length === 1 && reasons[0] === 'an earlier step changed' && missState.first) {
         reasons = [`an earlier step changed (line ${missState.first.line}: ${missState.first.reason})`];
       }
@@ -406,6 +412,7 @@ export class BuildExecutor {
       }
       const layer = await prepared.execute(ev);
       this.checkAbort();
+      if (fileList) await this.writeFileInputs(fileList);
       await store.cache.put({
         key, parent, ...(layer ? { layer } : {}), instruction: normalizeText(instr.original).slice(0, 4000),
         source: { file: this.opts.dockerfileKey, line }, inputs: prepared.inputs,
@@ -419,6 +426,36 @@ export class BuildExecutor {
       if (!(e instanceof Aborted)) this.progress.error(ev, e, Date.now() - t0);
       throw isTsbError(e) ? e.withSpan(instr.span) : e;
     }
+  }
+
+  private fileInputsDir(): string {
+    return join(this.opts.store.root, 'tsbuild', 'inputs', 'v1');
+  }
+
+  /** Side file `<store>/tsbuild/inputs/v1/<hex>.json`: {"version":1,"files":{"file:PATH": "…"}}. */
+  private async writeFileInputs(list: { digest: string; files: KeyInputs }): Promise<void> {
+    const { mkdir, open, rename, stat } = await import('node:fs/promises');
+    const dir = this.fileInputsDir();
+    const final = join(dir, `${list.digest.slice(7)}.json`);
+    try { await stat(final); return; } catch { /* write it */ }
+    await mkdir(dir, { recursive: true });
+    const tmp = `${final}.${process.pid}.${Date.now()}.tmp`;
+    const fh = await open(tmp, 'w', 0o644);
+    try { await fh.writeFile(JSON.stringify({ version: 1, files: list.files })); await fh.sync(); } finally { await fh.close(); }
+    await rename(tmp, final);
+  }
+
+  private async expandFileInputs(inputs: KeyInputs): Promise<KeyInputs> {
+    const d = inputs.files;
+    if (!d || !/^sha256:[0-9a-f]{64}$/.test(d)) return inputs;
+    try {
+      const { readFile } = await import('node:fs/promises');
+      const j = JSON.parse(await readFile(join(this.fileInputsDir(), `${d.slice(7)}.json`), 'utf8')) as { version: number; files: KeyInputs };
+      if (j.version !== 1) return inputs;
+      const out: KeyInputs = { ...inputs, ...j.files };
+      delete out.files;
+      return out;
+    } catch { return inputs; }
   }
 
   private addLayer(st: StageState, layers: Descriptor[], fs: LayerFS | undefined, layer: Descriptor | undefined, createdBy: string): LayerFS | undefined {
@@ -881,6 +918,19 @@ export class BuildExecutor {
     }
     return { inputs, createdBy, execute };
   }
+}
+
+const INLINE_FILES = 200;
+
+/** Moves `file:*` inputs out when there are many; leaves `files: <digest>` in their place. */
+function splitFileInputs(inputs: KeyInputs): { digest: string; files: KeyInputs } | undefined {
+  const names = Object.keys(inputs).filter((k) => k.startsWith('file:'));
+  if (names.length <= INLINE_FILES) return undefined;
+  const files: KeyInputs = {};
+  for (const k of names.sort()) { files[k] = inputs[k]!; delete inputs[k]; }
+  const digest = 'sha256:' + sha256Hex(JSON.stringify(files));
+  inputs.files = digest;
+  return { digest, files };
 }
 
 interface MissState { first?: { line: number; reason: string }; prior?: string[] }

@@ -103,6 +103,8 @@ export function explainMiss(now: KeyInputs, parentNow: string | undefined, prev:
       const gone = pa.filter((x) => !pb.includes(x)); const added = pb.filter((x) => !pa.includes(x));
       if (gone.length === 1 && added.length === 1) out.push(`instruction above changed: ${gone[0]} → ${added[0]}`);
       else out.push(`instructions above changed${added.length ? `: ${added.join('; ')}` : ''}`);
+    } else if (k === 'files') {
+      out.push('files changed (the earlier file list was pruned)');
     } else if (k === 'env') {
       out.push('environment changed');
     } else if (k === 'op') {

@@ -161,3 +161,20 @@ describe('miss explanations name the cause', () => {
     expect(r.stderr).toMatch(/#4 cache miss: base stage 0 changed/);
   });
 });
+
+describe('large contexts', () => {
+  it('keeps cache records small (file lists in a side file) and still names the changed file', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 300; i++) files[`src/f${i}.txt`] = `f${i}`;
+    const t = setup('FROM scratch\nCOPY src /src\n', files);
+    expect((await t.build()).code).toBe(0);
+    const { readFileSync, readdirSync } = await import('node:fs');
+    const log = readFileSync(join(t.store, 'tsbuild/v1/cache/log.jsonl'), 'utf8');
+    expect(log.length).toBeLessThan(4000);
+    expect(readdirSync(join(t.store, 'tsbuild/inputs/v1')).length).toBe(1);
+    writeFileSync(join(t.dir, 'src/f123.txt'), 'changed');
+    const r = await t.build();
+    expect(r.stderr).toContain('cache miss: file src/f123.txt changed');
+    expect(r.stderr).not.toContain('pruned');
+  });
+});
