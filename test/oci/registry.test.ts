@@ -170,6 +170,22 @@ describe.skipIf(!!missing)('registry: large blobs and FROM resolution', () => {
     } finally { await t2.cleanup(); }
   });
 
+  it('a pulled image survives gc whole (compressed and uncompressed layers), so FROM still works', async () => {
+    const d = await makeImage(t.store, { layers: [{ 'gc.txt': 'gc' }] });
+    await pushImage(t.store, d, `${reg.host}/gc/img:1`);
+    const t2 = await tempStore();
+    try {
+      await pullImage(t2.store, `${reg.host}/gc/img:1`);
+      const im = await readImage(t2.store, `${reg.host}/gc/img:1`);
+      await new Promise((r) => setTimeout(r, 2500)); // past the store's in-use slack
+      await t2.store.gc();
+      for (const l of im.manifest.layers) expect(await t2.store.blobs.has(l.digest)).toBe(true);
+      for (const id of im.config.rootfs.diff_ids) expect(await t2.store.blobs.has(id)).toBe(true);
+      const again = await resolveBaseImage(t2.store, `${reg.host}/gc/img:1`, { pull: 'never' });
+      expect(again.image.descriptor.digest).toBe(im.descriptor.digest);
+    } finally { await t2.cleanup(); }
+  });
+
   it('resolveBaseImage: store first for digests and pull=never, registry otherwise', async () => {
     const d = await makeImage(t.store, { layers: [{ 'base.txt': 'base\n' }] });
     const dist = await distributionImage(t.store, await readImage(t.store, d), {});
