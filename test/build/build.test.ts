@@ -321,3 +321,25 @@ describe('context from stdin', () => {
   });
 });
 void existsSync; void writeFileSync;
+
+describe('progress modes', () => {
+  it('json is one event per line; plain is BuildKit-style; quiet prints the id; tty draws frames', async () => {
+    const files = { Dockerfile: 'FROM scratch\nCOPY f /f\n', f: 'f' };
+    const j = await build(files, ['--progress', 'json']);
+    expect(j.code).toBe(0);
+    const events = j.stderr.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['start', 'miss', 'done']));
+    expect(events.find((e) => e.type === 'start' && /COPY f \/f/.test(e.name))).toBeTruthy();
+    const p = await build(files);
+    expect(p.stderr).toMatch(/^#1 \[1\/2\] FROM scratch$/m);
+    expect(p.stderr).toMatch(/^#2 \[2\/2\] COPY f \/f$/m);
+    expect(p.stderr).toMatch(/^#2 DONE \d+\.\ds$/m);
+    const q = await build(files, ['-q']);
+    expect(q.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    expect(q.stderr).toBe('');
+    const t = await build(files, ['--progress', 'tty']);
+    expect(t.code).toBe(0);
+    expect(t.stderr).toContain('[+] Building');
+    expect(t.stderr).toContain('\x1b[2K');
+  });
+});
