@@ -24,8 +24,14 @@ import { join } from 'node:path';
 
 export const REGISTRY_BIN = '/usr/bin/docker-registry';
 
-export function registryMissing(): string | undefined {
+export function registryMissing(mode: 'none' | 'basic' | 'token' | 'tls' = 'none'): string | undefined {
   if (!existsSync(REGISTRY_BIN)) return `${REGISTRY_BIN} is missing (apt-get install docker-registry): skipping registry tests`;
+  const need = mode === 'basic' ? 'htpasswd' : mode === 'token' || mode === 'tls' ? 'openssl' : undefined;
+  if (need) {
+    try { execFileSync('sh', ['-c', `command -v ${need}`], { stdio: 'ignore' }); } catch {
+      return `${need} is missing (apt-get install ${need === 'htpasswd' ? 'apache2-utils' : 'openssl'}): skipping ${mode} registry tests`;
+    }
+  }
   return undefined;
 }
 

@@ -198,7 +198,7 @@ describe.skipIf(!!missing)('HTTP failures are retried or reported with their own
   });
 });
 
-describe.skipIf(!!missing)('HTTPS registry through a CONNECT proxy', () => {
+describe.skipIf(!!registryMissing('tls'))('HTTPS registry through a CONNECT proxy', () => {
   let reg: TestRegistry;
   let proxy: http.Server;
   let pport = 0;

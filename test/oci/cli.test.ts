@@ -77,7 +77,7 @@ describe('import / save / load', () => {
   });
 });
 
-const regMissing = registryMissing();
+const regMissing = registryMissing('basic');
 describe.skipIf(!!regMissing)('login / push / pull / logout', () => {
   let reg: TestRegistry;
   beforeAll(async () => { reg = await startRegistry({ auth: 'basic' }); });

@@ -23,7 +23,9 @@ async function authFile(dir: string, reg: TestRegistry): Promise<string> {
 }
 
 for (const mode of ['none', 'basic', 'token'] as const) {
-  describe.skipIf(!!missing)(`registry (${mode} auth)`, () => {
+  const why = registryMissing(mode);
+  if (why && mode !== 'none') console.warn(why);
+  describe.skipIf(!!why)(`registry (${mode} auth)`, () => {
     let reg: TestRegistry;
     let t: TempStore;
     let auth: string;
