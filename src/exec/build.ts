@@ -26,7 +26,7 @@ import { expandShellWord } from '../ir/shell.js';
 import { resolveMount } from '../ir/mount.js';
 import type { BuildPlan, PlannedStage } from '../plan/plan.js';
 import { computeKey, explainMiss, normalizeText, sha256Hex, type KeyInputs } from '../plan/cachekey.js';
-import { StageState, Expander, applyConfigInstr, resolveWorkdir, runCreatedBy, commandArgv, PROXY_ARGS } from '../plan/state.js';
+import { StageState, Expander, applyConfigInstr, resolveWorkdir, runCreatedBy, commandArgv, PROXY_ARGS, DEFAULT_PATH } from '../plan/state.js';
 import type { BuildContext } from '../plan/context.js';
 import { selectCopy, missingParents, destAgainstWorkdir, type CopyItem, type SourceFS, type SrcNode, type DestView } from './copy/select.js';
 import { ContextFS } from './copy/contextfs.js';
@@ -262,6 +262,8 @@ export class BuildExecutor {
       throw e;
     }
     st.cmdSet = false;
+    // BuildKit gives an image without PATH the default one (checked on 0.25 with an imported rootfs).
+    if (!(st.cc.Env ?? []).some((e) => e.startsWith('PATH='))) st.cc.Env = [...(st.cc.Env ?? []), `PATH=${DEFAULT_PATH}`];
     this.record(fromEv, key, { op: 'FROM' }, 'config', stage.from.span.line);
     this.progress.done(fromEv, Date.now() - t0);
 
