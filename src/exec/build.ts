@@ -138,6 +138,7 @@ export class BuildExecutor {
   private readonly results = new Map<number, Promise<StageResult>>();
   private readonly abort = new AbortController();
   private nextId = 1;
+  private readonly wipedCaches = new Set<string>();
   readonly steps: StepReport[] = [];
   private ctxFS: ContextFS | undefined;
   private readonly created: string;
@@ -637,7 +638,17 @@ export class BuildExecutor {
         case 'cache': {
           const id = m.id ?? target;
           const dir = join(this.opts.store.root, 'tsbuild', 'runcache', 'v1', sha256Hex(id).slice(0, 32));
+          // --no-cache starts cache mounts empty (once per build), as BuildKit does; later builds
+          // then see what this one left.
+          if (this.opts.noCache && !this.wipedCaches.has(dir)) {
+            this.wipedCaches.add(dir);
+            await rm(dir, { recursive: true, force: true });
+          }
           await mkdir(dir, { recursive: true, mode: m.mode ?? 0o755 });
+          if (m.uid !== undefined || m.gid !== undefined) {
+            const { chown } = await import('node:fs/promises');
+            await chown(dir, m.uid ?? 0, m.gid ?? 0).catch(() => undefined);
+          }
           out.push({ type: 'bind', target, source: dir, readonly: m.readOnly });
           break;
         }
