@@ -704,10 +704,11 @@ export class BuildExecutor {
     const heredocAt = new Map<number, Heredoc>(instr.heredocs.map((h) => [h.sourceIndex, h]));
     const heredocSources: Heredoc[] = [];
     const srcTexts: string[] = [];
+    const srcSpans = new Map<string, Span>();
     instr.sources.forEach((w, i) => {
       const hd = heredocAt.get(i);
       if (hd) heredocSources.push(hd);
-      else srcTexts.push(ex.word(w));
+      else { const t = ex.word(w); srcTexts.push(t); if (!srcSpans.has(t)) srcSpans.set(t, w.span); }
     });
     const destText = ex.word(instr.dest);
     const fromText = instr.from ? ex.word(instr.from) : undefined;
@@ -760,6 +761,7 @@ export class BuildExecutor {
     const NO_DEST: DestView = { typeOf: async () => undefined };
     const select = (view: DestView, realDest: string) => selectCopy(source, view, {
       sources: localSrcs, dest: realDest, parents: instr.parents, exclude: excludes, span: instr.span,
+      sourceSpans: localSrcs.map((x) => srcSpans.get(x)),
     });
     const sel = localSrcs.length > 0 && fromContext
       ? await select(NO_DEST, dest)

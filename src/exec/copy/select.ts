@@ -64,6 +64,8 @@ export interface CopyRequest {
   /** Wildcards that match nothing are allowed (BuildKit's default for COPY/ADD). */
   readonly allowEmptyWildcard?: boolean;
   readonly span?: Span;
+  /** Span of each source word (same order as `sources`), for errors about one source. */
+  readonly sourceSpans?: readonly (Span | undefined)[];
 }
 
 export interface CopyItem {
@@ -138,14 +140,15 @@ export async function selectCopy(fs: SourceFS, dest: DestView, req: CopyRequest)
     ? IgnoreMatcher.fromText(req.exclude.join('\n'), '--exclude') : undefined;
 
   // Expand everything first: the number of matches decides whether dest is a directory.
-  const matches: { match: string; pivot: string | undefined; wildcard: boolean }[] = [];
-  for (const s of req.sources) {
+  const matches: { match: string; pivot: string | undefined; wildcard: boolean; span: Span | undefined }[] = [];
+  for (const [si, s] of req.sources.entries()) {
+    const span = req.sourceSpans?.[si] ?? req.span;
     const pivotAt = req.parents ? s.indexOf('/./') : -1;
     const pivot = pivotAt >= 0 ? cleanPath('/' + s.slice(0, pivotAt)).slice(1) : undefined;
     const wildcard = hasMeta(s);
-    const ms = await expandSource(fs, s, req.span);
-    if (ms.length === 0 && !(wildcard && req.allowEmptyWildcard !== false)) throw notFound(cleanPath('/' + s).slice(1), req.span);
-    for (const m of ms) matches.push({ match: m, pivot, wildcard });
+    const ms = await expandSource(fs, s, span);
+    if (ms.length === 0 && !(wildcard && req.allowEmptyWildcard !== false)) throw notFound(cleanPath('/' + s).slice(1), span);
+    for (const m of ms) matches.push({ match: m, pivot, wildcard, span });
   }
   const destPath = cleanPath(req.dest.startsWith('/') ? req.dest : '/' + req.dest);
   const destRel = destPath.slice(1);
@@ -159,9 +162,10 @@ export async function selectCopy(fs: SourceFS, dest: DestView, req: CopyRequest)
     else { seen.set(item.dest, items.length); items.push(item); }
   };
 
-  for (const { match, pivot } of matches) {
-    const node = await fs.resolve(match);
-    if (!node) throw notFound(match, req.span);
+  for (const { match, pivot, span } of matches) {
+    let node: SrcNode | undefined;
+    try { node = await fs.resolve(match); } catch (e) { throw e instanceof TsbError ? e.withSpan(span) : e; }
+    if (!node) throw notFound(match, span);
     let target: string;
     if (req.parents) {
       const keep = pivot !== undefined && (match === pivot || match.startsWith(pivot + '/'))
