@@ -61,7 +61,7 @@ describe('COPY rules', () => {
   it('a missing literal source fails with TSB4004 pointing at the line', async () => {
     const r = await build({ Dockerfile: 'FROM scratch\n\nCOPY missing.txt /x\n' });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/Dockerfile:3:1: error TSB4004/);
+    expect(r.stderr).toMatch(/Dockerfile:3:6: error TSB4004/);
     expect(r.stderr).toContain('> 3 | COPY missing.txt /x');
   });
 

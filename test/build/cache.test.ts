@@ -169,8 +169,11 @@ describe('large contexts', () => {
     const t = setup('FROM scratch\nCOPY src /src\n', files);
     expect((await t.build()).code).toBe(0);
     const { readFileSync, readdirSync } = await import('node:fs');
-    const log = readFileSync(join(t.store, 'tsbuild/v1/cache/log.jsonl'), 'utf8');
-    expect(log.length).toBeLessThan(4000);
+    // Whatever files the store keeps its cache index in, together they stay small.
+    const cacheDir = join(t.store, 'tsbuild/v1/cache');
+    const total = readdirSync(cacheDir).reduce((n, f) => n + readFileSync(join(cacheDir, f)).length, 0);
+    expect(total).toBeGreaterThan(0);
+    expect(total).toBeLessThan(4000);
     expect(readdirSync(join(t.store, 'tsbuild/inputs/v1')).length).toBe(1);
     writeFileSync(join(t.dir, 'src/f123.txt'), 'changed');
     const r = await t.build();
