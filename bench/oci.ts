@@ -20,7 +20,7 @@ import type { Descriptor, Store } from '../store/types.js';
 import { LayerWriter } from '../src/exec/layer/writer.js';
 import { layerDescriptor, readImage, writeImage } from '../src/oci/image.js';
 import { distributionImage, exportImage, parseOutputSpec } from '../src/oci/export.js';
-import { pushImage } from '../src/oci/registry.js';
+import { pullImage, pushImage } from '../src/oci/registry.js';
 
 const run = promisify(execFile);
 const MB = 1 << 20;
@@ -122,6 +122,16 @@ export default async function bench(report: (line: string) => void): Promise<voi
       } else report('skopeo missing: side-by-side skipped');
       const [tRe] = await time(() => pushImage(store, dist, `${regA.host}/bench/tsbuild:1`));
       report(`tsbuild push again (all blobs present: HEAD only): ${tRe.toFixed(3)} s`);
+      // Pull into an empty store (download, verify, keep compressed + decompress to diff_ids).
+      const pullStore = await openStore(join(dir, 'pull-store'));
+      try {
+        const [tPull] = await time(() => pullImage(pullStore, `${regA.host}/bench/tsbuild:1`));
+        report(`tsbuild pull (empty store; stores compressed + uncompressed): ${tPull.toFixed(2)} s`);
+        if (haveSkopeo) {
+          const [tSkPull] = await time(() => run('skopeo', ['copy', '-q', '--src-tls-verify=false', `docker://${regA.host}/bench/tsbuild:1`, `oci:${join(dir, 'skopeo-pulled')}:1`]));
+          report(`skopeo copy docker:// → oci: (compressed only): ${tSkPull.toFixed(2)} s; tsbuild / skopeo = ${(tPull / tSkPull).toFixed(2)}×`);
+        }
+      } finally { await pullStore.close(); }
     } finally {
       await regA.stop();
       await regB.stop();

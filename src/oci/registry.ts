@@ -21,7 +21,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Transform } from 'node:stream';
 import { TsbError, isTsbError } from '../errors.js';
 import type { Descriptor, Digest, Platform, Store } from '../../store/types.js';
 import {
@@ -361,28 +361,29 @@ async function pullUnderLease(store: Store, name: string, opts: PullOptions): Pr
     const what = `layer ${i} (${layer.digest.slice(7, 19)}) of ${ref.familiar}`;
     const res = await getBlobStream(client, ref.path, layer, 'layer');
     let bytes = 0;
-    res.body.on('data', (ch: Buffer) => { bytes += ch.length; opts.onProgress?.({ detail: layer.digest, bytes, total: layer.size }); });
+    // Progress by a pass-through counter: a second 'data' listener would switch the body to flowing
+    // mode before the store starts reading it, and chunks would be lost.
+    const body = counted(res.body, (n) => { bytes = n; opts.onProgress?.({ detail: layer.digest, bytes, total: layer.size }); });
     if (c === 'uncompressed') {
       if (layer.digest !== diffId) throw new TsbError('TSB6106', `${what} is uncompressed but its digest is not the config's diff_id ${diffId}`);
-      await putVerified(store, res.body, layer.digest, what, layer.size);
+      await putVerified(store, body, layer.digest, what, layer.size);
     } else {
       // One download, two blobs: the compressed bytes as sent, and the uncompressed layer.
       const a = new PassThrough({ highWaterMark: 4 << 20 });
       const b = new PassThrough({ highWaterMark: 4 << 20 });
-      res.body.on('data', (ch: Buffer) => {
+      body.on('data', (ch: Buffer) => {
         const okA = a.write(ch);
         const okB = b.write(ch);
         if (!okA || !okB) {
-          res.body.pause();
+          body.pause();
           let waiting = (okA ? 0 : 1) + (okB ? 0 : 1);
-          const go = () => { if (--waiting === 0) res.body.resume(); };
+          const go = () => { if (--waiting === 0) body.resume(); };
           if (!okA) a.once('drain', go);
           if (!okB) b.once('drain', go);
         }
       });
-      res.body.on('end', () => { a.end(); b.end(); });
-      res.body.on('error', (e) => { a.destroy(e); b.destroy(e); });
-      res.body.on('aborted', () => { const e = new TsbError('TSB6145', `${what}: the download was cut off`); a.destroy(e); b.destroy(e); });
+      body.on('end', () => { a.end(); b.end(); });
+      body.on('error', (e) => { a.destroy(e); b.destroy(e); });
       const dec = decompressStream(c, what);
       b.on('error', (e) => dec.destroy(e));
       b.pipe(dec);
@@ -558,12 +559,21 @@ function rangeStream(store: Store, digest: Digest, start: number, end: number): 
   return createReadStream(store.blobs.path(digest), { start, end: end - 1, highWaterMark: 1 << 20 });
 }
 
-function progressStream(src: Readable | AsyncIterable<Buffer>, digest: Digest, total: number, opts: PushOptions, base = 0): Readable {
-  const r = src instanceof Readable ? src : Readable.from(src);
-  if (!opts.onProgress) return r;
-  let n = base;
-  r.on('data', (c: Buffer) => { n += c.length; opts.onProgress!({ detail: digest, bytes: n, total }); });
-  return r;
+function progressStream(src: Readable, digest: Digest, total: number, opts: PushOptions, base = 0): Readable {
+  if (!opts.onProgress) return src;
+  return counted(src, (n) => opts.onProgress!({ detail: digest, bytes: base + n, total }));
+}
+
+/** src piped through a counter calling `onBytes(total so far)`; src errors come out of the result. */
+function counted(src: Readable, onBytes: (n: number) => void): Readable {
+  let n = 0;
+  const t = new Transform({
+    highWaterMark: 1 << 20,
+    transform(chunk: Buffer, _e, cb) { n += chunk.length; onBytes(n); cb(null, chunk); },
+  });
+  src.on('error', (e) => t.destroy(e));
+  src.on('aborted', () => t.destroy(new TsbError('TSB6145', 'the download was cut off')));
+  return src.pipe(t);
 }
 
 // ---------------------------------------------------------------------------------------------
