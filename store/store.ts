@@ -6,7 +6,7 @@
  *   blobs/sha256/<hex>                 every blob: uncompressed layers (digest = diff_id), configs,
  *                                      manifests, compressed forms made for export/push
  *   tsbuild/v1/store.json              {"version":1}: the format of everything under tsbuild/v1
- *   tsbuild/v1/cache/log.jsonl         build cache index (cache.ts)
+ *   tsbuild/v1/cache/records.log       build cache index (append-only log; cache.ts)
  *   tsbuild/v1/compressed/<hex>.json   diff_id → compressed descriptors already made
  *   tsbuild/v1/leases/<id>.json        live builds' leases (owner pid + start time, items)
  *   tsbuild/v1/locks/*.lock            cross-process locks (symlinks naming their owner; lock.ts)

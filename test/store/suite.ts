@@ -224,16 +224,25 @@ export function storeSuite(open: (dir: string) => Promise<Store>): void {
     });
     it('skips a torn line and keeps later records separate', async () => {
       await store.cache.put(rec('v1:a'));
-      await appendFile(join(dir, 'tsbuild', 'v1', 'cache', 'log.jsonl'), '{"v":1,"op":"put","rec":{"key":"v1:to');
+      await appendFile(join(dir, 'tsbuild', 'v1', 'cache', 'records.log'), 'P\tv1:torn\t2024-01-01T00:00:00.000Z\t0\t2024-01-01T00:00:00.000Z\t0\t""\t"RUN x"\t{"key":"v1:to');
       const other = await open(dir);
       await other.cache.put(rec('v1:b'));
       expect((await store.cache.list()).map((r) => r.key).sort()).toEqual(['v1:a', 'v1:b']);
+      expect(await store.cache.get('v1:torn')).toBeUndefined();
+    });
+    it('keys with tabs or newlines are refused; free text with them round-trips', async () => {
+      expect(await code(store.cache.put(rec('v1:a\tb')))).toBe('TSB5006');
+      await store.cache.put({ ...rec('v1:t'), instruction: 'RUN a\tb\n  c "q" \\', source: { file: 'dir\twith tab/Dockerfile', line: 9 } });
+      const again = await open(dir);
+      expect((await again.cache.get('v1:t'))!.instruction).toBe('RUN a\tb\n  c "q" \\');
+      const s = (await (again.cache as unknown as { summaries(): Promise<{ key: string; instruction: string; source: string }[]> }).summaries())[0]!;
+      expect(s).toMatchObject({ key: 'v1:t', instruction: 'RUN a\tb\n  c "q" \\', source: 'dir\twith tab/Dockerfile:9' });
     });
     it('compacts the log when dead lines dominate', async () => {
       for (let i = 0; i < 1100; i++) await store.cache.touch('v1:none');
       await store.cache.put(rec('v1:a'));
       for (let i = 0; i < 1100; i++) await store.cache.touch('v1:a');
-      const log = await readFile(join(dir, 'tsbuild', 'v1', 'cache', 'log.jsonl'), 'utf8');
+      const log = await readFile(join(dir, 'tsbuild', 'v1', 'cache', 'records.log'), 'utf8');
       expect(log.trim().split('\n').length).toBeLessThan(1100);
       expect((await (await open(dir)).cache.get('v1:a'))!.hits).toBe(1100);
     });

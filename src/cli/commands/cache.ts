@@ -76,11 +76,11 @@ const ls: Command = {
     const noTrunc = args.bool('no-trunc');
     const now = Date.now();
     const trunc = (s: string) => (noTrunc || s.length <= 50 ? s : s.slice(0, 49) + '…');
-    // Only what the table shows is kept per record (see listProjected).
-    const rows = (await store.cache.listProjected((r) => [humanSize(r.layer?.size ?? 0), ago(r.created, now), trunc(r.instruction.replace(/\s+/g, ' ')), source(r)] as const))
-      .sort((a, b) => (a.lastUsed < b.lastUsed ? 1 : a.lastUsed > b.lastUsed ? -1 : a.key < b.key ? -1 : 1));
-    ctx.stdout.write(table(['KEY', 'SIZE', 'CREATED', 'LAST USED', 'HITS', 'INSTRUCTION', 'SOURCE'], rows.map(({ key, value: v, lastUsed, hits }) => [
-      shortKey(key, noTrunc), v[0], v[1], ago(lastUsed, now), String(hits), v[2], v[3],
+    // summaries(): the listing fields only, without parsing each record's JSON (store/cache.ts).
+    const rows = (await store.cache.summaries()).map((r) => ({ ...r, t: Date.parse(r.lastUsed) || 0 }))
+      .sort((a, b) => b.t - a.t || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    ctx.stdout.write(table(['KEY', 'SIZE', 'CREATED', 'LAST USED', 'HITS', 'INSTRUCTION', 'SOURCE'], rows.map((r) => [
+      shortKey(r.key, noTrunc), humanSize(r.size), ago(r.created, now), ago(r.lastUsed, now), String(r.hits), trunc(r.instruction.replace(/\s+/g, ' ')), r.source,
     ])));
     return 0;
   },
