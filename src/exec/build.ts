@@ -99,7 +99,7 @@ export interface StepReport {
   readonly line: number;
   readonly key: string;
   readonly inputs: KeyInputs;
-  /** 'cached' | 'built' | 'config' (config-only, no layer) | 'would-build' (dry run miss) | 'would-hit'. */
+  /** 'cached' | 'built' | 'config' (recomputed every time, never looked up: config-only steps, FROM, WORKDIR) | 'would-build' (dry run miss) | 'would-hit'. */
   status: 'cached' | 'built' | 'config' | 'would-build' | 'would-hit';
   reasons?: string[];
   ms?: number;
@@ -522,7 +522,7 @@ export class BuildExecutor {
       }
     }
     fs = this.addLayer(st, layers, fs, layer, `WORKDIR ${wd}`);
-    this.record(ev, key, inputs, this.opts.dryRun ? 'would-hit' : 'built', instr.span.line, { ms: Date.now() - t0, ...(layer ? { layer } : {}) });
+    this.record(ev, key, inputs, 'config', instr.span.line, { ms: Date.now() - t0, ...(layer ? { layer } : {}) });
     this.progress.done(ev, Date.now() - t0);
     return { key, fs };
   }
