@@ -17,6 +17,16 @@
  * Everything the store writes goes through tmp/ and a rename, so a SIGKILL at any instant leaves
  * only tmp/ leftovers (swept by sweepTmp: at open, by gc and by verify) and stale locks (stolen
  * from dead owners).
+ *
+ * Known gaps:
+ * - Owners are PIDs (+ start time) of this host and PID namespace: tsbuild processes sharing one
+ *   store from different PID namespaces (containers) or hosts (NFS) would see each other as dead
+ *   and steal locks / sweep temp files. One host, one PID namespace per store.
+ * - Snapshot trees are renamed into place but their files are not fsynced: they survive a killed
+ *   process, not a power cut (they are caches: `tsbuild store gc` then re-unpacking rebuilds them).
+ * - A gc killed between moving an unreferenced-but-recently-used blob to tmp/ and moving it back
+ *   loses that blob; the build using it then fails to tag with TSB5008 (never a dangling tag).
+ * - Only sha256 digests are stored (TSB5009 for others).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
