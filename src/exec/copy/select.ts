@@ -17,7 +17,7 @@
  * - missing destination parents are created (0755, owned by the --chown owner, else 0:0).
  * - --parents keeps the source's path below the root (a `/./` in the source is the pivot);
  *   --exclude patterns (patternmatcher semantics) are matched against paths relative to the
- *   source directory (or a file source's base name).
+ *   source directory; a file source itself is never excluded (as BuildKit).
  */
 import { TsbError, type Span } from '../../errors.js';
 import { IgnoreMatcher, cleanPath } from '../../plan/dockerignore.js';
@@ -179,7 +179,9 @@ export async function selectCopy(fs: SourceFS, dest: DestView, req: CopyRequest)
       push({ dest: target, src: node, contentsRoot: true });
       await walkDir(fs, node.path, target, '', exclude, push, sourcePaths);
     } else {
-      if (exclude && exclude.ignores(baseName(match))) continue;
+      // --exclude applies below a directory source only: a file named (or matched by a wildcard)
+      // is copied whatever the patterns say (BuildKit 0.25: `--exclude=*.txt src/a/*` keeps
+      // src/a/keep.txt).
       sourcePaths.push(node.path);
       push({ dest: target, src: node });
     }
