@@ -82,7 +82,7 @@ export function compressStream(c: Compression, level?: number): Duplex {
 export function decompressStream(c: Compression | 'bzip2' | 'xz', what = 'layer'): Duplex {
   switch (c) {
     case 'gzip': {
-      const g = createGunzip();
+      const g = createGunzip({ chunkSize: 256 * 1024 });
       // Re-code zlib errors so a corrupt blob is a TsbError naming what it was.
       const t = new PassThrough({ highWaterMark: 1 << 20 });
       g.on('error', (e) => t.destroy(new TsbError('TSB6131', `${what}: gzip data is corrupt or truncated`, { cause: e })));
