@@ -189,3 +189,31 @@ describe.skipIf(!!missing)('hostile registry (real docker-registry with corrupte
   });
   void createReadStream;
 });
+
+describe('hostile OCI layout directories', () => {
+  it('refuses a blob that is a symlink (it could point anywhere) and a missing blob', async () => {
+    const { symlink, mkdir: mk, writeFile: wf } = await import('node:fs/promises');
+    const v = await validEntries();
+    const dir = join(t.dir, 'evil-layout');
+    await mk(join(dir, 'blobs', 'sha256'), { recursive: true });
+    for (const e of v.entries) {
+      if (e.name.startsWith('blobs/') && e.data === v.layer) continue;
+      await wf(join(dir, e.name), e.data!);
+    }
+    const secret = join(t.dir, 'secret-outside');
+    await wf(secret, v.layer);
+    await symlink(secret, join(dir, 'blobs', 'sha256', sha(v.layer).slice(7)));
+    const t2 = await tempStore();
+    try {
+      let err: unknown;
+      try { await loadArchive(t2.store, { dir }); } catch (e) { err = e; }
+      expect(code(err)).toBe('TSB6121');
+      const { rm: rmf } = await import('node:fs/promises');
+      await rmf(join(dir, 'blobs', 'sha256', sha(v.layer).slice(7)));
+      err = undefined;
+      try { await loadArchive(t2.store, { dir }); } catch (e) { err = e; }
+      expect(code(err)).toBe('TSB6122');
+      expect(await t2.store.refs.list()).toEqual([]);
+    } finally { await t2.cleanup(); }
+  });
+});
