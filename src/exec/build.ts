@@ -87,6 +87,8 @@ export interface ExecOptions {
   signal?: AbortSignal;
   dryRun?: boolean;
   pull?: boolean;
+  /** Blobs this build produces or reuses are added to it, so a concurrent gc keeps them. */
+  lease?: import('../../store/types.js').Lease;
   network?: string;
   secrets?: ReadonlyMap<string, { src?: string; env?: string }>;
 }
@@ -191,6 +193,7 @@ export class BuildExecutor {
     config.created = this.created;
     this.steps.sort((a, b) => a.id - b.id);
     if (this.opts.dryRun) return { config, key: target.key, steps: this.steps };
+    if (this.opts.lease) await this.opts.lease.add(...target.layers.map((l) => l.digest)).catch(() => undefined);
     const manifest = await writeImage(this.opts.store, { config, layers: target.layers });
     const m = await this.opts.store.blobs.readJSON<{ config: Descriptor }>(manifest.digest);
     return { manifest, configDigest: m.config.digest, config, key: target.key, steps: this.steps };
@@ -464,6 +467,7 @@ export class BuildExecutor {
   private addLayer(st: StageState, layers: Descriptor[], fs: LayerFS | undefined, layer: Descriptor | undefined, createdBy: string): LayerFS | undefined {
     if (layer) {
       layers.push(layer);
+      this.opts.lease?.add(layer.digest).catch(() => undefined);
       st.history(createdBy, false);
       if (fs && !this.opts.dryRun) fs = fs.extend(this.opts.store.blobs.path(layer.digest));
     } else st.history(createdBy, true);

@@ -248,7 +248,7 @@ export const command: Command = {
         store, ...(p.context ? { context: p.context } : {}), dockerfileKey: p.dockerfileKey, dockerfileText: p.text,
         ...(p.tags[0] ? { scope: normalizeReference(p.tags[0]) } : {}),
         noCache: args.bool('no-cache'), noCacheFilter, labels, ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
-        progress, signal: ctx.signal, pull: args.bool('pull'), ...(network ? { network } : {}), secrets,
+        progress, signal: ctx.signal, pull: args.bool('pull'), lease, ...(network ? { network } : {}), secrets,
       });
       try {
         result = await ex.run();
