@@ -131,6 +131,25 @@ describe('COPY rules', () => {
   });
 });
 
+describe('COPY through symlinks in the image (as BuildKit 0.25)', () => {
+  it('follows links in the destination, the last one too, even dangling ones', async () => {
+    const r = await build({
+      Dockerfile: 'FROM scratch\nCOPY base /\nCOPY f /xb/\nCOPY f /abs/f2\nCOPY d /xb/sub/\nWORKDIR /xb/w\nCOPY f .\nCOPY f /dangle\n',
+      'base/usr/xbin/.keep': '', f: 'f', 'd/g': 'g',
+    }, [], { setup: (dir) => {
+      symlinkSync('usr/xbin', join(dir, 'base/xb'));
+      symlinkSync('/usr/xbin', join(dir, 'base/abs'));
+      symlinkSync('nothing', join(dir, 'base/dangle'));
+    } });
+    expect(r.code, r.stderr).toBe(0);
+    const paths = (await files(r.store)).map((x) => x.split(' ').slice(0, 2).join(' '));
+    expect(paths).toEqual(expect.arrayContaining([
+      '/usr/xbin/f file', '/usr/xbin/f2 file', '/usr/xbin/sub/g file', '/usr/xbin/w/f file', '/nothing file', '/dangle symlink', '/xb symlink',
+    ]));
+    expect(paths.some((p) => p.startsWith('/xb/'))).toBe(false);
+  });
+});
+
 describe('.dockerignore', () => {
   it('ignored files are not in the context; ! re-includes; <Dockerfile>.dockerignore wins', async () => {
     const r = await build({

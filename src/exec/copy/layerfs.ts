@@ -198,6 +198,13 @@ export class LayerFS implements SourceFS, DestView {
     for (const k of [...ks]) this.removeTree(p === '' ? k : `${p}/${k}`);
   }
 
+  /** Children set of a directory key (created when a foreign layer nests under a non-directory). */
+  private kidsOf(dir: string): Set<string> {
+    let k = this.kids.get(dir);
+    if (!k) { k = new Set(); this.kids.set(dir, k); }
+    return k;
+  }
+
   private apply(idx: LayerIndex): void {
     for (const o of idx.opaques) this.clearDir(o);
     for (const w of idx.whiteouts) this.removeTree(w);
@@ -211,13 +218,13 @@ export class LayerFS implements SourceFS, DestView {
         const nx = cur === '' ? parts[i]! : `${cur}/${parts[i]}`;
         if (!this.map.has(nx)) {
           this.map.set(nx, { type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, linkname: '', offset: 0, blob: '' });
-          this.kids.get(cur)!.add(parts[i]!);
+          this.kidsOf(cur).add(parts[i]!);
           this.kids.set(nx, new Set());
         }
         cur = nx;
       }
       this.map.set(path, e);
-      this.kids.get(cur)!.add(parts[parts.length - 1]!);
+      this.kidsOf(cur).add(parts[parts.length - 1]!);
       if (e.type === 'dir' && !this.kids.has(path)) this.kids.set(path, new Set());
     }
   }
@@ -308,15 +315,45 @@ export class LayerFS implements SourceFS, DestView {
       const e = this.map.get(probe);
       if (!e) break;
       const last = i === parts.length - 1;
-      if (e.type === 'symlink' && !last) {
-        const r = this.realpathSync(probe);
-        if (r === undefined) break;
-        resolved = r;
+      // Links are followed all the way, the last one too: BuildKit copies into a linked
+      // directory and writes a file through a link, even a dangling one (`/dangle -> nothing`
+      // makes /nothing). Checked against BuildKit 0.25.
+      void last;
+      if (e.type === 'symlink') {
+        const r = this.resolveLink(probe);
+        resolved = r.path;
+        if (!r.exists) { i++; break; }
       } else resolved = probe;
     }
     const rest = parts.slice(i).join('/');
     const out = '/' + [resolved, rest].filter(Boolean).join('/');
     return trailing && out !== '/' ? out + '/' : out;
+  }
+
+  /**
+   * Where a symlink leads inside the image, chroot-style, even when the target is missing:
+   * {path, exists}. Missing intermediate components end the walk (the rest is appended).
+   */
+  private resolveLink(start: string): { path: string; exists: boolean } {
+    let parts = start.split('/').filter(Boolean);
+    const stack: string[] = [];
+    let hops = 0;
+    while (parts.length) {
+      const c = parts.shift()!;
+      if (c === '.') continue;
+      if (c === '..') { stack.pop(); continue; }
+      const cur = stack.length ? `${stack.join('/')}/${c}` : c;
+      const e = this.map.get(cur);
+      if (!e) return { path: [cur, ...parts].filter(Boolean).join('/'), exists: false };
+      if (e.type === 'symlink') {
+        if (++hops > 40) throw new TsbError('TSB4006', `too many levels of symbolic links at /${cur}`);
+        if (e.linkname.startsWith('/')) stack.length = 0;
+        parts = [...e.linkname.split('/').filter((x) => x && x !== '.'), ...parts];
+        continue;
+      }
+      stack.push(c);
+    }
+    return { path: stack.join('/'), exists: true };
   }
 
   /** A regular file's bytes (following symlinks and hardlinks), or undefined. */
