@@ -19,7 +19,8 @@
  *                             docker: bookworm dockerd 20.10's BuildKit (../shared/peers/docker-build.sh)
  *   --store DIR               tsbuild store (default /tmp/tsbuild-diff/store); busybox:latest is loaded
  *                             into it (and into the daemon) from /tmp/peers/base/busybox-docker.tar
- *                             (../shared/peers/make-bases.sh) so both builders start from the same bytes
+ *                             (../shared/peers/make-bases.sh) so both builders start from the same bytes;
+ *                             debian:bookworm likewise, for cases whose Dockerfile uses it
  *   --no-cache                pass --no-cache to both builders
  *   --keep                    keep the saved archives under /tmp/tsbuild-diff/out/CASE
  *   --time                    instead of comparing: time cold (--no-cache) and fully cached no-op builds
@@ -42,6 +43,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CASES = join(ROOT, 'testdata', 'differential');
 const PEERS = resolve(ROOT, '..', 'shared', 'peers');
 const BASE_ARCHIVE = '/tmp/peers/base/busybox-docker.tar';
+const DEBIAN_ARCHIVE = '/tmp/peers/base/debian-docker.tar';
 const WORK = '/tmp/tsbuild-diff';
 
 // ---------------------------------------------------------------------------------------------
@@ -342,13 +344,19 @@ function setup(o: Opts): void {
     const r = run('bash', [join(PEERS, 'make-bases.sh')]);
     if (!r.ok) throw new Error(`make-bases.sh failed: ${r.out}`);
   }
-  if (!run(d.bin, ['image', 'inspect', 'busybox:latest'], d.env).ok) {
-    const r = run(d.bin, ['load', '-q', '-i', BASE_ARCHIVE], d.env);
+  ensureBase(o, 'busybox:latest', BASE_ARCHIVE);
+}
+
+/** Load a base into the daemon and the tsbuild store from the same archive (once). */
+function ensureBase(o: Opts, ref: string, archive: string): void {
+  const d = daemon(o);
+  if (!run(d.bin, ['image', 'inspect', ref], d.env).ok) {
+    const r = run(d.bin, ['load', '-q', '-i', archive], d.env);
     if (!r.ok) throw new Error(`docker load: ${r.out}`);
   }
-  if (!run('node', [tsbuild, 'inspect', 'busybox:latest', '--store', o.store]).ok) {
+  if (!run('node', [tsbuild, 'inspect', ref, '--store', o.store]).ok) {
     mkdirSync(o.store, { recursive: true });
-    const r = run('node', [tsbuild, 'load', '-i', BASE_ARCHIVE, '--store', o.store]);
+    const r = run('node', [tsbuild, 'load', '-i', archive, '--store', o.store]);
     if (!r.ok) throw new Error(`tsbuild load: ${r.out}`);
   }
 }
@@ -377,6 +385,7 @@ async function runCase(o: Opts, name: string): Promise<boolean> {
   mkdirSync(out, { recursive: true });
   const tag = `tsbuild-diff/${name.toLowerCase()}`;
   const d = daemon(o);
+  if (/^FROM\s+debian/im.test(readFileSync(join(dir, 'Dockerfile'), 'utf8'))) ensureBase(o, 'debian:bookworm', DEBIAN_ARCHIVE);
   const bk = buildBk(o, dir, `${tag}:bk`);
   const ts = buildTs(o, dir, `${tag}:ts`);
   if (!bk.ok || !ts.ok) {
