@@ -568,7 +568,7 @@ export class BuildExecutor {
     const workdir = st.workdir();
     const script = runScript(instr, argv, shell, this.opts.dockerfileText);
     // History shows the script with its heredoc bodies, as BuildKit writes it.
-    const shown = script.length === 1 && script[0]!.startsWith('/dev/pipes/') ? [...shell, instr.heredocs[0]!.content] : script;
+    const shown = script.length === 1 && script[0]!.startsWith('/dev/pipes/') ? [...shell, script[0]!] : script;
     const createdBy = `RUN ${runCreatedBy(shown, st.args.filter((a) => !PROXY_ARGS.has(a.name)), env)} # buildkit`;
     const network = instr.network ? ex.word(instr.network) : (this.opts.network ?? 'default');
     const security = instr.security ? ex.word(instr.security) : undefined;
@@ -1009,19 +1009,44 @@ function isTopSource(it: CopyItem, srcs: readonly string[]): boolean {
   return srcs.some((s) => s.replace(/^\/+/, '').replace(/^\.\//, '') === p) || srcs.some((s) => /[*?[]/.test(s));
 }
 
+/**
+ * Whether ADD unpacks a local file: it must be a tar once decompressed (gzip, bzip2, xz, zstd or
+ * none). A compressed file that is not a tar (plain.gz) is copied as it is, like BuildKit.
+ */
 async function looksLikeArchive(path: string): Promise<boolean> {
-  const { open } = await import('node:fs/promises');
-  const fh = await open(path, 'r');
+  const { createReadStream } = await import('node:fs');
+  const { openDecompressed } = await import('./layer/unpack.js');
+  const src = createReadStream(path, { highWaterMark: 64 << 10 });
   try {
-    const b = Buffer.alloc(512);
-    const { bytesRead } = await fh.read(b, 0, 512, 0);
-    if (bytesRead >= 3 && b[0] === 0x1f && b[1] === 0x8b) return true; // gzip
-    if (bytesRead >= 3 && b.subarray(0, 3).toString('latin1') === 'BZh') return true;
-    if (bytesRead >= 6 && b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return true;
-    if (bytesRead >= 4 && b.readUInt32LE(0) === 0xfd2fb528) return true; // zstd
-    if (bytesRead >= 263 && b.subarray(257, 262).toString('latin1') === 'ustar') return true;
+    const { stream } = await openDecompressed(src);
+    const chunks: Buffer[] = [];
+    let n = 0;
+    try {
+      for await (const c of stream) {
+        chunks.push(c as Buffer);
+        n += (c as Buffer).length;
+        if (n >= 512) break;
+      }
+    } catch { return false; }
+    finally { stream.destroy(); }
+    const b = Buffer.concat(chunks);
+    return b.length >= 512 && isTarHeader(b.subarray(0, 512));
+  } catch {
     return false;
-  } finally { await fh.close(); }
+  } finally {
+    src.destroy();
+  }
+}
+
+/** A ustar/GNU/v7 tar header: the checksum field matches the header bytes. */
+function isTarHeader(h: Buffer): boolean {
+  if (h.every((x) => x === 0)) return false;
+  const field = h.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/g, '').trim();
+  if (!/^[0-7]+$/.test(field)) return false;
+  const want = parseInt(field, 8);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
+  return sum === want;
 }
 
 async function walkHostDir(root: string): Promise<{ rel: string; type: 'file' | 'dir' | 'symlink'; perm: number; uid: number; gid: number; size: number; mtime: number; link?: string }[]> {

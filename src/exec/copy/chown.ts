@@ -48,6 +48,13 @@ export function needsLookup(spec: ChownSpec): boolean {
   return !isNum(spec.user) && spec.user !== '' || (spec.group !== undefined && spec.group !== '' && !isNum(spec.group));
 }
 
+/**
+ * BuildKit's rules (checked against 0.25): numbers are used as they are; a name found in the
+ * image's /etc/passwd brings its uid and primary gid. A name NOT found while /etc/passwd exists
+ * resolves to uid 0 (BuildKit does not fail COPY --chown or WORKDIR then); without an
+ * /etc/passwd at all a name is an error. An unknown group name falls back like an absent group:
+ * the user's primary gid, else gid = uid.
+ */
 export async function resolveOwner(
   spec: ChownSpec,
   readEtc: (path: '/etc/passwd' | '/etc/group') => Promise<string | undefined>,
@@ -58,27 +65,27 @@ export async function resolveOwner(
   if (spec.user === '') uid = 0;
   else if (isNum(spec.user)) uid = Number(spec.user);
   else {
-    const pw = parsePasswd((await readEtc('/etc/passwd')) ?? '');
-    const hit = pw.find((e) => e.name === spec.user);
-    if (!hit) {
-      throw new TsbError('TSB4010', `unable to find user ${spec.user}: no matching entries in passwd file`, {
+    const text = await readEtc('/etc/passwd');
+    if (text === undefined) {
+      throw new TsbError('TSB4010', `unable to find user ${spec.user}: the image has no /etc/passwd`, {
         span, hint: 'create the user in an earlier step (RUN useradd …) or use a numeric uid.',
       });
     }
-    uid = hit.uid;
-    gid = hit.gid;
+    const hit = parsePasswd(text).find((e) => e.name === spec.user);
+    uid = hit?.uid ?? 0;
+    gid = hit?.gid;
   }
   if (spec.group !== undefined && spec.group !== '') {
     if (isNum(spec.group)) gid = Number(spec.group);
     else {
-      const gr = parseGroup((await readEtc('/etc/group')) ?? '');
-      const hit = gr.find((e) => e.name === spec.group);
-      if (!hit) {
-        throw new TsbError('TSB4011', `unable to find group ${spec.group}: no matching entries in group file`, {
+      const text = await readEtc('/etc/group');
+      if (text === undefined) {
+        throw new TsbError('TSB4011', `unable to find group ${spec.group}: the image has no /etc/group`, {
           span, hint: 'create the group in an earlier step or use a numeric gid.',
         });
       }
-      gid = hit.gid;
+      const hit = parseGroup(text).find((e) => e.name === spec.group);
+      if (hit) gid = hit.gid;
     }
   }
   // A numeric uid alone means gid = uid (BuildKit's ByID), without reading /etc/passwd.

@@ -52,9 +52,13 @@ describe('--chown', () => {
     expect(await resolveOwner(parseChown('app:staff'), etc)).toEqual({ uid: 1000, gid: 50 });
     expect(await resolveOwner(parseChown('0:staff'), etc)).toEqual({ uid: 0, gid: 50 });
   });
-  it('unknown names are coded errors', async () => {
-    await expect(resolveOwner(parseChown('nobody'), etc)).rejects.toMatchObject({ code: 'TSB4010' });
-    await expect(resolveOwner(parseChown('app:nogroup'), etc)).rejects.toMatchObject({ code: 'TSB4011' });
+  it('unknown names fall back like BuildKit 0.25 when the files exist; without them they are errors', async () => {
+    expect(await resolveOwner(parseChown('nosuch:nosuch'), etc)).toEqual({ uid: 0, gid: 0 });
+    expect(await resolveOwner(parseChown('1000:nosuch'), etc)).toEqual({ uid: 1000, gid: 1000 });
+    expect(await resolveOwner(parseChown('app:nosuch'), etc)).toEqual({ uid: 1000, gid: 1001 });
+    expect(await resolveOwner(parseChown('nosuch:0'), etc)).toEqual({ uid: 0, gid: 0 });
+    await expect(resolveOwner(parseChown('nobody'), async () => undefined)).rejects.toMatchObject({ code: 'TSB4010' });
+    await expect(resolveOwner(parseChown('0:staff'), async () => undefined)).rejects.toMatchObject({ code: 'TSB4011' });
   });
 });
 
