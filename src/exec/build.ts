@@ -141,6 +141,8 @@ export class BuildExecutor {
   private readonly abort = new AbortController();
   private nextId = 1;
   private readonly wipedCaches = new Set<string>();
+  /** Temp files to remove when the build ends. */
+  private readonly cleanups: (() => Promise<unknown>)[] = [];
   readonly steps: StepReport[] = [];
   private ctxFS: ContextFS | undefined;
   private readonly created: string;
@@ -177,6 +179,7 @@ export class BuildExecutor {
     for (const w of this.plan.warnings) this.progress.warn(w);
     const all = this.plan.stages.map((s) => this.stage(s));
     const settled = await Promise.allSettled(all);
+    for (const c of this.cleanups.splice(0)) await c().catch(() => undefined);
     this.ctxFS?.ctx.saveStatCache();
     const failed = settled.find((r) => r.status === 'rejected' && !(r.reason instanceof Aborted));
     if (failed) throw (failed as PromiseRejectedResult).reason;
@@ -368,7 +371,7 @@ export class BuildExecutor {
       if (instr.kind === 'WORKDIR') return await this.workdir(st, instr, ex, parent, layers, fs, ev, t0, argInputs);
       // COPY / ADD / RUN: keyed, cached.
       const prepared = instr.kind === 'RUN'
-        ? this.prepareRun(st, instr, ex, argInputs, layers)
+        ? await this.prepareRun(st, instr, ex, argInputs, layers)
         : await this.prepareCopy(ps, st, instr, ex, fs, argInputs);
       // The stage's base is named in every keyed step, so a miss caused by a new base image
       // says so on the step itself (not just "an earlier step changed").
@@ -533,7 +536,7 @@ export class BuildExecutor {
 
   // ---------------------------------------------------------------------------------- RUN
 
-  private prepareRun(st: StageState, instr: RunInstr, ex: Expander, argInputs: (n: Iterable<string>) => KeyInputs, layers: readonly Descriptor[]): Prepared {
+  private async prepareRun(st: StageState, instr: RunInstr, ex: Expander, argInputs: (n: Iterable<string>) => KeyInputs, layers: readonly Descriptor[]): Promise<Prepared> {
     const shell = st.shell();
     const argv = commandArgv(instr.command, shell);
     const env = st.envMap();
@@ -562,6 +565,32 @@ export class BuildExecutor {
     const mounts = instr.mounts.map((m) => ({ m, r: resolveMountSafe(m, (v) => ex.text(v, m.span)) }));
     for (const { r } of mounts) {
       if (r.type === 'cache') inputs[`mount:${r.target}`] = `cache ${r.id ?? r.target} ${r.sharing ?? 'shared'}`;
+      // What a bind mount shows is an input, as in BuildKit: the context files below its source
+      // (content, mode, type) or the stage/image it comes from.
+      if (r.type === 'bind') {
+        const src = (r.source ?? '/').replace(/^\/+/, '');
+        let what: string;
+        if (r.from === undefined) {
+          const cfs = this.contextFS(instr.span);
+          const top = cfs.ctx.resolve(src);
+          const lines: string[] = [];
+          if (top) {
+            const walk = async (rel: string): Promise<void> => {
+              const node = (await cfs.lstat(rel))!;
+              lines.push(`${rel} ${await cfs.keyOf(node)}`);
+              if (node.type === 'dir') for (const k of cfs.ctx.children(rel)) await walk(rel === '' ? k : `${rel}/${k}`);
+            };
+            await walk(top.rel);
+          }
+          what = `context ${src} ${sha256Hex(lines.join('\n'))}`;
+        } else {
+          const lower = r.from.toLowerCase();
+          const stg = [...this.plan.all.values()].find((x) => x.name === lower || String(x.index) === lower);
+          what = stg ? `stage ${(await this.stage(stg)).key}` : `image ${(await this.resolveImage(r.from, this.plan.platform, instr.span)).digest}`;
+          what += ` ${src}`;
+        }
+        inputs[`mount:${r.target}`] = `bind ${what}${r.readOnly ? '' : ' rw'}`;
+      }
     }
     const layersNow = [...layers];
     const user = st.cc.User ?? '';
@@ -672,23 +701,45 @@ export class BuildExecutor {
           break;
         }
         case 'bind': {
+          const { existsSync, statSync, mkdtempSync, copyFileSync } = await import('node:fs');
+          const src = (m.source ?? '/').replace(/^\/+/, '');
+          // A writable bind never writes through to its source: writes land in a throwaway
+          // overlay upper (directories) or a private copy (files), as BuildKit discards them.
+          const bindHost = (host: string, isDir: boolean) => {
+            if (m.readOnly) { out.push({ type: 'bind', target, source: host, readonly: true }); return; }
+            if (isDir) { out.push({ type: 'layers', target, lowerdirs: [host], readwrite: true }); return; }
+            const tmpd = mkdtempSync(join(tmpdir(), 'tsbuild-bind-'));
+            this.cleanups.push(() => rm(tmpd, { recursive: true, force: true }));
+            const copy = join(tmpd, 'file');
+            copyFileSync(host, copy);
+            out.push({ type: 'bind', target, source: copy, readonly: false });
+          };
           if (m.from === undefined) {
             const cfs = this.contextFS(span);
-            const src = (m.source ?? '/').replace(/^\/+/, '');
             const e = cfs.ctx.resolve(src);
             if (!e) throw new TsbError('TSB4031', `RUN --mount source "${m.source ?? '/'}" is not in the build context`, { span });
-            out.push({ type: 'bind', target, source: cfs.absPath(e.rel), readonly: m.readOnly });
+            bindHost(cfs.absPath(e.rel), e.type === 'dir');
           } else {
             const lower = m.from.toLowerCase();
             const st = [...this.plan.all.values()].find((s) => s.name === lower || String(s.index) === lower);
             let diffIds: string[];
             if (st) diffIds = (await this.stage(st)).layers.map((l) => l.digest);
             else diffIds = (await this.resolveImage(m.from, this.plan.platform, span)).layers.map((l) => l.digest);
-            if (m.source && m.source !== '/' && m.source !== '.') {
-              throw new TsbError('TSB4032', `RUN --mount=type=bind,from=${m.from},source=${m.source} is not supported yet`, { span, hint: 'bind the whole stage (source=/) or COPY --from the files first.' });
-            }
             const { snapshotsForImage } = await import('./layer/snapshot.js');
-            out.push({ type: 'layers', target, lowerdirs: await snapshotsForImage(this.opts.store, diffIds), readwrite: !m.readOnly });
+            const lowers = await snapshotsForImage(this.opts.store, diffIds);
+            if (src === '' || src === '.') {
+              out.push({ type: 'layers', target, lowerdirs: lowers, readwrite: !m.readOnly });
+              break;
+            }
+            // A sub-path of the stage: the same directory in each layer snapshot (topmost first for
+            // a file). Known gap: a symlink in the sub-path's parents is not followed.
+            const hosts = lowers.map((l) => join(l, src)).filter((h) => existsSync(h));
+            const top = hosts[hosts.length - 1];
+            if (!top) throw new TsbError('TSB4031', `RUN --mount source "${m.source}" is not in ${m.from}`, { span });
+            if (statSync(top).isDirectory()) {
+              const dirs = hosts.filter((h) => statSync(h).isDirectory());
+              out.push({ type: 'layers', target, lowerdirs: dirs, readwrite: !m.readOnly });
+            } else bindHost(top, false);
           }
           break;
         }
