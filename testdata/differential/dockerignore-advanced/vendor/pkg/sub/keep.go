@@ -1,0 +1,1 @@
+vendor/pkg/sub/keep.go

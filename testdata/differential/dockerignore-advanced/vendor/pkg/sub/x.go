@@ -1,0 +1,1 @@
+vendor/pkg/sub/x.go
