@@ -883,6 +883,7 @@ export class BuildExecutor {
         const extra: CopyItem[] = [];
         // Archives unpack into the destination directory instead of being copied.
         const unpackDirs: string[] = [];
+        const firstOfLink = new Map<string, string>();
         for (const it of sel.items) {
           if (archives.has(it.src.path) && it.src.type === 'file' && isTopSource(it, localSrcs)) continue;
           if (it.dest === '') continue;
@@ -897,7 +898,15 @@ export class BuildExecutor {
           const o = ownerOf(it.src);
           const e: LayerEntry = { path: it.dest, type: it.src.type === 'other' ? 'file' : it.src.type, mode: modeOf(it.src), uid: o.uid, gid: o.gid, mtime: it.src.mtime };
           if (it.src.type === 'other') continue; // sockets/fifos/devices are not copied
+          if (it.src.type === 'file' && it.src.linkId !== undefined && firstOfLink.has(it.src.linkId)) {
+            // Hardlinked in the source, hardlinked in the layer (BuildKit keeps links within a copy).
+            e.type = 'hardlink';
+            e.linkname = firstOfLink.get(it.src.linkId)!;
+            entries.push(e);
+            continue;
+          }
           if (it.src.type === 'file') {
+            if (it.src.linkId !== undefined) firstOfLink.set(it.src.linkId, it.dest);
             e.size = it.src.size;
             if (fromContext) {
               const cfs = source as ContextFS;

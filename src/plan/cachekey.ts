@@ -1,7 +1,8 @@
 /**
- * Step cache keys. A key is `v1:sha256:<hex>` over a versioned recipe:
+ * Step cache keys. A key is `v2:sha256:<hex>` over a versioned recipe (v2: destination symlinks
+ * followed, hardlinks kept, RUN bind-mount contents keyed; v1 records simply miss):
  *
- *   sha256( "tsbuild-cachekey-v1\n" + canonical JSON of { parent, inputs } )
+ *   sha256( "tsbuild-cachekey-v2\n" + canonical JSON of { parent, inputs } )
  *
  * `inputs` is a flat, READABLE map (it is stored in the CacheRecord and diffed to explain a miss):
  *   op            the step kind (`FROM`, `RUN`, `COPY`, `WORKDIR`, …)
@@ -23,7 +24,7 @@
  */
 import { createHash } from 'node:crypto';
 
-export const RECIPE_VERSION = 'v1';
+export const RECIPE_VERSION = 'v2';
 
 export type KeyInputs = Record<string, string>;
 

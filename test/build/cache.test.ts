@@ -30,7 +30,7 @@ const cachedCount = (s: string) => (s.match(/ CACHED\n/g) ?? []).length;
 describe('cache keys', () => {
   it('recipe is versioned and order-independent over inputs', () => {
     const a = computeKey('p', { x: '1', y: '2' });
-    expect(a).toMatch(/^v1:sha256:[0-9a-f]{64}$/);
+    expect(a).toMatch(/^v2:sha256:[0-9a-f]{64}$/);
     expect(computeKey('p', { y: '2', x: '1' })).toBe(a);
     expect(computeKey('q', { x: '1', y: '2' })).not.toBe(a);
     expect(normalizeText('COPY   a\t b  "x  y"')).toBe('COPY a b "x  y"');

@@ -67,7 +67,7 @@ describe('tsbuild debug plan', () => {
     const copy = j.steps.find((s: any) => s.kind === 'COPY' && s.stage === 0);
     expect(copy.status).toBe('would-build');
     expect(copy.inputs['file:f']).toMatch(/^file 0644 0:0 sha256:/);
-    expect(copy.key).toMatch(/^v1:sha256:/);
+    expect(copy.key).toMatch(/^v2:sha256:/);
     expect(j.config.config.Env).toContain('X=2');
     // Nothing was built: the store has no images.
     const again = await cli(['debug', 'plan', `${dir}/Dockerfile`, '--store', store, '--build-arg', 'V=2']);

@@ -14,6 +14,7 @@ export class ContextFS implements SourceFS {
     return {
       path: e.rel, type: e.type, perm: e.mode & 0o7777, size: e.size,
       mtime: Number(e.mtimeNs / 1_000_000_000n),
+      ...(e.type === 'file' ? { linkId: `ino:${e.ino}` } : {}),
       ...(e.linkTarget !== undefined ? { linkTarget: e.linkTarget } : {}),
     };
   }

@@ -250,6 +250,7 @@ export class LayerFS implements SourceFS, DestView {
     const type: NodeType = c.type === 'file' ? 'file' : c.type === 'dir' ? 'dir' : c.type === 'symlink' ? 'symlink' : 'other';
     return {
       path, type, perm: e.mode & 0o7777, size: c.type === 'file' ? c.size : 0, mtime: e.mtime, uid: e.uid, gid: e.gid,
+      ...(c.type === 'file' ? { linkId: `blob:${c.blob}:${c.offset}` } : {}),
       ...(c.type === 'symlink' ? { linkTarget: c.linkname } : {}),
     };
   }

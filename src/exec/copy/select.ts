@@ -35,6 +35,8 @@ export interface SrcNode {
   /** Seconds since the epoch. */
   readonly mtime: number;
   readonly linkTarget?: string;
+  /** Identity of the file's data (inode, or a layer's hardlink target): equal ids are hardlinks. */
+  readonly linkId?: string;
   /** Owner in the source (images/stages); context files are owned by 0:0 in the result. */
   readonly uid?: number;
   readonly gid?: number;
