@@ -10,7 +10,9 @@
  * A developer script, not a CI test: it needs a BuildKit daemon. Cases are the directories of
  * testdata/differential (each a context with a Dockerfile; an optional `flags` file holds extra
  * `build` argv tokens, one per line, given to both builders). A case both builders reject counts as
- * equal (the error texts are printed). One line per difference, then `differential: M/T cases equal`;
+ * equal (the error texts are printed). Builders run with the case directory as cwd (so `--secret
+ * id=x,src=FILE` in `flags` is relative to the case); a case with an `http/` directory has it served at
+ * http://127.0.0.1:18080/ while it builds (ADD URL). One line per difference, then `differential: M/T cases equal`;
  * exit status 1 when any case differs.
  *
  * Flags:
@@ -30,7 +32,7 @@
  * Why the daemon's own `docker save`: it is the only export the overlay2-store daemons have, and its
  * layers are re-tarred from the graph driver, so only the trees (never the blob bytes) are compared.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -321,9 +323,9 @@ function daemon(o: Opts): { bin: string; env: NodeJS.ProcessEnv; build: string }
   };
 }
 
-function run(cmd: string, args: string[], env?: NodeJS.ProcessEnv): { ok: boolean; out: string; ms: number } {
+function run(cmd: string, args: string[], env?: NodeJS.ProcessEnv, cwd?: string): { ok: boolean; out: string; ms: number } {
   const t = performance.now();
-  const r = spawnSync(cmd, args, { env: env ?? process.env, encoding: 'utf8', maxBuffer: 1 << 28 });
+  const r = spawnSync(cmd, args, { env: env ?? process.env, cwd, encoding: 'utf8', maxBuffer: 1 << 28 });
   return { ok: r.status === 0, out: (r.stdout ?? '') + (r.stderr ?? ''), ms: performance.now() - t };
 }
 
@@ -369,11 +371,11 @@ function caseFlags(dir: string): string[] {
 
 function buildBk(o: Opts, dir: string, tag: string, extra: string[] = []): { ok: boolean; out: string; ms: number } {
   const d = daemon(o);
-  return run('bash', [d.build, dir, tag, ...caseFlags(dir), ...(o.noCache ? ['--no-cache'] : []), ...extra], d.env);
+  return run('bash', [d.build, dir, tag, ...caseFlags(dir), ...(o.noCache ? ['--no-cache'] : []), ...extra], d.env, dir);
 }
 
 function buildTs(o: Opts, dir: string, tag: string, extra: string[] = []): { ok: boolean; out: string; ms: number } {
-  return run('node', [tsbuild, 'build', dir, '-t', tag, '--store', o.store, '--progress', 'plain', ...caseFlags(dir), ...(o.noCache ? ['--no-cache'] : []), ...extra]);
+  return run('node', [tsbuild, 'build', dir, '-t', tag, '--store', o.store, '--progress', 'plain', ...caseFlags(dir), ...(o.noCache ? ['--no-cache'] : []), ...extra], undefined, dir);
 }
 
 const tail = (s: string, n = 6): string => s.trim().split('\n').slice(-n).map((l) => '      ' + l).join('\n');
@@ -386,8 +388,22 @@ async function runCase(o: Opts, name: string): Promise<boolean> {
   const tag = `tsbuild-diff/${name.toLowerCase()}`;
   const d = daemon(o);
   if (/^FROM\s+debian/im.test(readFileSync(join(dir, 'Dockerfile'), 'utf8'))) ensureBase(o, 'debian:bookworm', DEBIAN_ARCHIVE);
-  const bk = buildBk(o, dir, `${tag}:bk`);
-  const ts = buildTs(o, dir, `${tag}:ts`);
+  // A case with an http/ directory gets it served on 127.0.0.1:18080 for ADD URL (both builders
+  // fetch from the host network: the daemons here share it).
+  let server: ChildProcess | undefined;
+  if (existsSync(join(dir, 'http'))) {
+    server = spawn('python3', ['-m', 'http.server', '18080', '--bind', '127.0.0.1', '--directory', join(dir, 'http')], { stdio: 'ignore' });
+    for (let i = 0; i < 50 && !run('bash', ['-c', 'exec 3<>/dev/tcp/127.0.0.1/18080']).ok; i++) spawnSync('sleep', ['0.1']);
+    spawnSync('sleep', ['0.3']);
+  }
+  let bk: ReturnType<typeof buildBk>;
+  let ts: ReturnType<typeof buildTs>;
+  try {
+    bk = buildBk(o, dir, `${tag}:bk`);
+    ts = buildTs(o, dir, `${tag}:ts`);
+  } finally {
+    server?.kill();
+  }
   if (!bk.ok || !ts.ok) {
     if (!bk.ok && !ts.ok) {
       console.log(`${name}: equal (both rejected)\n    buildkit:\n${tail(bk.out, 3)}\n    tsbuild:\n${tail(ts.out, 3)}`);
