@@ -940,15 +940,25 @@ export class BuildExecutor {
           const { createReadStream } = await import('node:fs');
           await unpackLayerFlat(createReadStream((source as ContextFS).absPath(a)), dir, {} as never);
           const unpacked = await walkHostDir(dir);
+          const firstByIno = new Map<number, string>();
           for (const u of unpacked) {
             const path = joinRel(destRel, u.rel);
             const o = owner ?? { uid: u.uid, gid: u.gid };
             // --chmod does not apply to what an archive unpacks (BuildKit 0.25); --chown does.
             const e: LayerEntry = { path, type: u.type, mode: u.perm, uid: o.uid, gid: o.gid, mtime: u.mtime };
+            if (u.type === 'file' && u.nlink > 1 && firstByIno.has(u.ino)) {
+              // The archive's hardlinks stay hardlinks.
+              e.type = 'hardlink';
+              e.linkname = firstByIno.get(u.ino)!;
+              entries.push(e);
+              extra.push({ dest: path, src: { path: u.rel, type: 'file', perm: u.perm, size: 0, mtime: u.mtime } });
+              continue;
+            }
+            if (u.type === 'file' && u.nlink > 1) firstByIno.set(u.ino, path);
             if (u.type === 'file') { e.source = { path: join(dir, u.rel) }; e.size = u.size; }
             if (u.type === 'symlink') e.linkname = u.link!;
             entries.push(e);
-            extra.push({ dest: path, src: { path: u.rel, type: u.type, perm: u.perm, size: u.size, mtime: u.mtime } });
+            extra.push({ dest: path, src: { path: u.rel, type: u.type === 'fifo' ? 'other' : u.type, perm: u.perm, size: u.size, mtime: u.mtime } });
           }
         }
         const allItems = [...sel.items.filter((i) => !archives.has(i.src.path)), ...extra];
@@ -1109,16 +1119,19 @@ function isTarHeader(h: Buffer): boolean {
   return sum === want;
 }
 
-async function walkHostDir(root: string): Promise<{ rel: string; type: 'file' | 'dir' | 'symlink'; perm: number; uid: number; gid: number; size: number; mtime: number; link?: string }[]> {
-  const out: { rel: string; type: 'file' | 'dir' | 'symlink'; perm: number; uid: number; gid: number; size: number; mtime: number; link?: string }[] = [];
+interface HostEntry { rel: string; type: 'file' | 'dir' | 'symlink' | 'fifo'; perm: number; uid: number; gid: number; size: number; mtime: number; link?: string; ino: number; nlink: number }
+
+/** Entries of an unpacked archive dir (files, dirs, links, fifos), sorted, with inode identity. */
+async function walkHostDir(root: string): Promise<HostEntry[]> {
+  const out: HostEntry[] = [];
   const walk = async (rel: string) => {
     const names = (await readdir(rel ? join(root, rel) : root)).sort();
     for (const n of names) {
       const r = rel ? `${rel}/${n}` : n;
       const s = await lstat(join(root, r));
-      const type = s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'symlink' : s.isFile() ? 'file' : undefined;
+      const type = s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'symlink' : s.isFile() ? 'file' : s.isFIFO() ? 'fifo' : undefined;
       if (!type) continue;
-      out.push({ rel: r, type, perm: s.mode & 0o7777, uid: s.uid, gid: s.gid, size: type === 'file' ? s.size : 0, mtime: Math.trunc(s.mtimeMs / 1000), ...(type === 'symlink' ? { link: await readlink(join(root, r)) } : {}) });
+      out.push({ rel: r, type, perm: s.mode & 0o7777, uid: s.uid, gid: s.gid, size: type === 'file' ? s.size : 0, mtime: Math.trunc(s.mtimeMs / 1000), ino: s.ino, nlink: s.nlink, ...(type === 'symlink' ? { link: await readlink(join(root, r)) } : {}) });
       if (type === 'dir') await walk(r);
     }
   };

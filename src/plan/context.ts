@@ -134,33 +134,39 @@ export class BuildContext {
    * Throws TSB4001 when a link leads outside the context.
    */
   resolve(relPath: string, followLast = true): CtxEntry | undefined {
+    // Chroot-style, as BuildKit resolves in the transferred context: an absolute target restarts
+    // at the context root and `..` stops there. So nothing ever names a host path; a link whose
+    // target lexically leaves the context and is not found inside it is TSB4001.
     let parts = cleanPath('/' + relPath).split('/').filter(Boolean);
-    let cur = '';
+    const stack: string[] = [];
     let hops = 0;
+    let escaped: { link: string; target: string } | undefined;
     while (parts.length > 0) {
       const name = parts.shift()!;
+      if (name === '.') continue;
+      if (name === '..') { stack.pop(); continue; }
+      const cur = stack.join('/');
       const next = cur === '' ? name : `${cur}/${name}`;
       const e = this.entries.get(next);
-      if (!e) return undefined;
+      if (!e) {
+        if (escaped) {
+          throw new TsbError('TSB4001', `symlink ${escaped.link} -> ${escaped.target} leads outside the build context`, {
+            hint: 'COPY reads only files inside the context (a link is resolved as if the context were /); copy the target into the context.',
+          });
+        }
+        return undefined;
+      }
       if (e.type === 'symlink' && (parts.length > 0 || followLast)) {
         if (++hops > 40) throw new TsbError('TSB4002', `too many levels of symbolic links at ${next}`);
         const target = e.linkTarget!;
-        const joined = cur === '' ? target : `${cur}/${target}`;
-        // An absolute target, or one that climbs above the root, names a host path: refuse it
-        // (BuildKit would resolve it inside the context and usually fail later, less clearly).
-        const escapes = target.startsWith('/') || climbsOut(joined);
-        if (escapes) {
-          throw new TsbError('TSB4001', `symlink ${next} -> ${target} leads outside the build context`, {
-            hint: 'COPY can only read files inside the context; copy the link target into the context instead.',
-          });
-        }
-        parts = [...cleanPath(joined).split('/').filter(Boolean), ...parts];
-        cur = '';
+        if (target.startsWith('/') || climbsOut(cur === '' ? target : `${cur}/${target}`)) escaped ??= { link: next, target };
+        if (target.startsWith('/')) stack.length = 0;
+        parts = [...target.split('/').filter((x) => x !== ''), ...parts];
         continue;
       }
-      cur = next;
+      stack.push(name);
     }
-    return this.entries.get(cur);
+    return this.entries.get(stack.join('/'));
   }
 
   /** sha256 of a regular file's bytes, stat-cached. */

@@ -362,3 +362,32 @@ describe('progress modes', () => {
     expect(t.stderr).toContain('\x1b[2K');
   });
 });
+
+describe('more BuildKit 0.25 rules (from the differential cases)', () => {
+  it('context links resolve as if the context were /; several files onto a non-dir path; dir onto a file fails', async () => {
+    const r = await build({
+      Dockerfile: 'FROM scratch\nCOPY abs /abs\nCOPY up /up\nCOPY a.txt b.txt /notadir\nCOPY etc /etc\nCOPY d /etc/hostname\n',
+      'etc/hostname': 'ctx-host\n', 'a.txt': 'a', 'b.txt': 'b', 'd/x': 'x',
+    }, [], { setup: (dir) => { symlinkSync('/etc/hostname', join(dir, 'abs')); symlinkSync('../../etc/hostname', join(dir, 'up')); } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('TSB4012');
+    expect(r.stderr).toContain('cannot copy to non-directory: /etc/hostname');
+    const ok = await build({
+      Dockerfile: 'FROM scratch\nCOPY abs /abs\nCOPY up /up\nCOPY a.txt b.txt /notadir\n',
+      'etc/hostname': 'ctx-host\n', 'a.txt': 'a', 'b.txt': 'b',
+    }, [], { setup: (dir) => { symlinkSync('/etc/hostname', join(dir, 'abs')); symlinkSync('../../etc/hostname', join(dir, 'up')); } });
+    expect(ok.code, ok.stderr).toBe(0);
+    const img = readImageFromStore(ok.store, 'test:1');
+    expect(img.fs.readFileSync('/abs')!.toString()).toBe('ctx-host\n');
+    expect(img.fs.readFileSync('/up')!.toString()).toBe('ctx-host\n');
+    expect(img.fs.readFileSync('/notadir')!.toString()).toBe('b');
+  });
+  it('hardlinks in the context stay hardlinks within one COPY', async () => {
+    const { linkSync } = await import('node:fs');
+    const r = await build({ Dockerfile: 'FROM scratch\nCOPY d /d\n', 'd/t': 'target' }, [], { setup: (dir) => linkSync(join(dir, 'd/t'), join(dir, 'd/h')) });
+    expect(r.code, r.stderr).toBe(0);
+    const img = readImageFromStore(r.store, 'test:1');
+    const raw = [img.fs.raw('d/h')!, img.fs.raw('d/t')!];
+    expect(raw.map((e) => e.type).sort()).toEqual(['file', 'hardlink']);
+  });
+});

@@ -154,8 +154,10 @@ export async function selectCopy(fs: SourceFS, dest: DestView, req: CopyRequest)
   }
   const destPath = cleanPath(req.dest.startsWith('/') ? req.dest : '/' + req.dest);
   const destRel = destPath.slice(1);
-  const destIsDir = req.dest.endsWith('/') || matches.length > 1 || req.sources.length > 1
-    || (await dest.typeOf(destPath)) === 'dir';
+  // Only a trailing slash or an existing directory makes the destination a directory: several
+  // file sources onto `/notadir` each land AT it, the last one winning (BuildKit 0.25).
+  const destType = await dest.typeOf(destPath);
+  const destIsDir = req.dest.endsWith('/') || destType === 'dir';
 
   const seen = new Map<string, number>();
   const push = (item: CopyItem) => {
@@ -177,6 +179,12 @@ export async function selectCopy(fs: SourceFS, dest: DestView, req: CopyRequest)
     else target = destIsDir ? joinRel(destRel, baseName(match)) : destRel;
 
     if (node.type === 'dir') {
+      const existing = req.parents ? undefined : await dest.typeOf('/' + target);
+      if (existing !== undefined && existing !== 'dir') {
+        throw new TsbError('TSB4012', `cannot copy to non-directory: /${target}`, {
+          span, hint: 'the destination exists in the image as a file; pick another path or end it with / to copy into a directory.',
+        });
+      }
       sourcePaths.push(node.path);
       push({ dest: target, src: node, contentsRoot: true });
       await walkDir(fs, node.path, target, '', exclude, push, sourcePaths);
