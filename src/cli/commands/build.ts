@@ -255,7 +255,11 @@ export const command: Command = {
       } finally {
         progress.finish();
       }
-      for (const t of p.tags) await store.refs.set(normalizeReference(t), result.manifest!);
+      for (const t of p.tags) {
+        const name = normalizeReference(t);
+        // A no-op rebuild leaves index.json alone (no rewrite, no fsync).
+        if ((await store.refs.get(name))?.digest !== result.manifest!.digest) await store.refs.set(name, result.manifest!);
+      }
       const iid = args.str('iidfile');
       if (iid) writeFileSync(resolve(ctx.cwd, iid), result.manifest!.digest);
       if (specs.length || args.bool('push')) {
