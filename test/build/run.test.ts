@@ -112,4 +112,18 @@ describe.skipIf(!!why)('RUN', () => {
     expect(f.stderr).toContain('exit code: 7');
     expect(Date.now() - t1).toBeLessThan(30_000);
   });
+
+  it('a writable bind of the context never writes to the host, and its content keys the step', async () => {
+    const { readFileSync } = await import('node:fs');
+    const dir = await ctxWith('FROM scratch\nADD rootfs.tar /\nRUN --mount=type=bind,target=/ctx,rw echo scribble > /ctx/a.txt && cat /ctx/a.txt > /seen\nRUN --mount=type=bind,source=a.txt,target=/m/a.txt cat /m/a.txt > /copy\n', { 'a.txt': 'orig\n' });
+    const store = tmp('tsb-store-');
+    const r = await cli(['build', dir, '-t', 'bind:1', '--store', store, '--progress', 'plain']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'a.txt'), 'utf8')).toBe('orig\n');
+    expect(readImageFromStore(store, 'bind:1').fs.readFileSync('/seen')!.toString()).toBe('scribble\n');
+    writeFileSync(join(dir, 'a.txt'), 'changed\n');
+    const again = await cli(['build', dir, '-t', 'bind:1', '--store', store, '--progress', 'plain']);
+    expect(again.code).toBe(0);
+    expect(readImageFromStore(store, 'bind:1').fs.readFileSync('/copy')!.toString()).toBe('changed\n');
+  });
 });
