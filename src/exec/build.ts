@@ -558,7 +558,12 @@ export class BuildExecutor {
     // What the command sees: image ENV, then build ARGs in scope (ENV wins), PATH defaulted.
     const runEnv = new Map<string, string>();
     // Proxy build args reach RUN without an ARG line, and never enter the key or the image.
-    for (const [k, v] of this.plan.buildArgs) if (PROXY_ARGS.has(k)) runEnv.set(k, v);
+    // Both spellings are set (HTTP_PROXY and http_proxy), as BuildKit's proxy env does.
+    for (const [k, v] of this.plan.buildArgs) {
+      if (!PROXY_ARGS.has(k)) continue;
+      runEnv.set(k.toUpperCase(), v);
+      runEnv.set(k.toLowerCase(), v);
+    }
     for (const a of st.args) if (a.value !== undefined && !env.has(a.name)) runEnv.set(a.name, a.value);
     for (const [k, v] of env) runEnv.set(k, v);
     if (!runEnv.has('PATH')) runEnv.set('PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
@@ -868,9 +873,11 @@ export class BuildExecutor {
     const execute = async (): Promise<Descriptor | undefined> => {
       // --link: the layer is made on an empty tree (independent of the base), so it holds every
       // parent of what it copies and nothing is resolved through the image's symlinks.
-      const linked = instr.link;
-      const destView: DestView = fs && !linked ? fs : new LayerFS([]);
-      const realDest = fs && !linked ? fs.realDest(dest) : dest;
+      // --link: BuildKit builds the layer on its own and merges it; in the merged image the
+      // directories that already exist keep their metadata (checked: /tmp stays 1777), which is
+      // what computing parents against the image gives.
+      const destView: DestView = fs ?? new LayerFS([]);
+      const realDest = fs ? fs.realDest(dest) : dest;
       const sel = localSrcs.length > 0 ? await select(destView, realDest) : { items: [] as CopyItem[], sourcePaths: [] as string[] };
       try {
         const owner: Owner | undefined = chownSpec ? await resolveOwner(chownSpec, etcReader(fs), instr.chown!.span) : undefined;

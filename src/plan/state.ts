@@ -271,7 +271,7 @@ export function applyConfigInstr(st: StageState, instr: StageInstr, ex: Expander
       cc.ExposedPorts ??= {};
       for (const p of ports) cc.ExposedPorts[p] = {};
       // BuildKit 0.25 writes the sorted port list (`EXPOSE [443/tcp 80/udp]`), checked against it.
-      const text = `EXPOSE [${[...new Set(ports)].sort().join(' ')}]`;
+      const text = `EXPOSE [${[...ports].sort().join(' ')}]`; // duplicates kept, as BuildKit writes them
       st.history(text, true);
       return text;
     }
