@@ -7,6 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { openStore } from '../../store/index.js';
+import { TsbError } from '../../store/errors.js';
+import { E } from '../../store/fsutil.js';
 import { makeImage } from './image.js';
 
 const [dir, mode, idArg, nArg] = process.argv.slice(2);
@@ -32,7 +34,11 @@ async function main(): Promise<void> {
     for (let i = 0; ; i++) {
       const refs = await store.refs.list();
       const r = pick(refs);
-      if (r) await store.refs.set(`copy${id}:${i % 7}`, r.descriptor);
+      // gc may delete that name and sweep its image between list() and set(): the store then
+      // refuses the tag (INCOMPLETE) instead of tagging a hole; that refusal is the contract.
+      if (r) await store.refs.set(`copy${id}:${i % 7}`, r.descriptor).catch((e: unknown) => {
+        if (!(e instanceof TsbError && e.code === E.INCOMPLETE)) throw e;
+      });
       const d = pick(refs.filter((x) => x.name.startsWith('copy')));
       if (d && Math.random() < 0.3) await store.refs.delete(d.name);
       if (!refs.length) await new Promise((res) => setTimeout(res, 5));
