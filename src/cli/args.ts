@@ -60,7 +60,8 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
   return best !== undefined && bestD <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
 }
 
-export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], command: string): ParsedArgs {
+/** `stopAtPositional`: the first positional argument ends the flags (the rest are positional). */
+export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], command: string, opts: { stopAtPositional?: boolean } = {}): ParsedArgs {
   const all = [...specs, ...GLOBAL_FLAGS];
   const byName = new Map(all.map((s) => [s.name, s]));
   const byShort = new Map(all.filter((s) => s.short).map((s) => [s.short!, s]));
@@ -117,7 +118,10 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], c
         if (i + 1 >= argv.length) throw usageError(`flag -${spec!.short} needs a value`);
         set(spec!, argv[++i]!);
       }
-    } else positional.push(a);
+    } else {
+      positional.push(a);
+      if (opts.stopAtPositional) { positional.push(...argv.slice(i + 1)); break; }
+    }
   }
 
   return {

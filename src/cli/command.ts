@@ -26,6 +26,11 @@ export interface Command {
   readonly flags: readonly FlagSpec[];
   /** Extra help text after the flag table. */
   readonly details?: string;
+  /**
+   * Flags end at the first positional argument (like `docker run IMAGE CMD -x`): everything after
+   * it is passed through as positional, so a command's own flags need no `--`.
+   */
+  readonly flagsBeforeArgs?: boolean;
   run(args: ParsedArgs, ctx: CliContext): Promise<number>;
 }
 

@@ -75,6 +75,16 @@ export function defaultContext(): CliContext {
   return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, cwd: process.cwd(), signal: ac.signal };
 }
 
+/** Index of the first word that is not a flag or a global flag's value (`--store DIR`). */
+function firstWord(words: readonly string[]): number {
+  for (let k = 0; k < words.length; k++) {
+    const w = words[k]!;
+    if (w === '--store') { k++; continue; }
+    if (!w.startsWith('-')) return k;
+  }
+  return -1;
+}
+
 export async function main(argv: readonly string[], ctx: CliContext = defaultContext()): Promise<number> {
   const debug = argv.includes('--debug');
   try {
@@ -116,15 +126,15 @@ export async function main(argv: readonly string[], ctx: CliContext = defaultCon
       rest = [...argv];
     }
     let command = (await COMMANDS[name]!.load()).command;
-    if (name === 'debug') {
-      // `debug FORM …`: the form is a command of its own, with its own flags.
-      const formAt = rest.findIndex((w) => !w.startsWith('-'));
+    if (name === 'debug' || name === 'cache') {
+      // `debug FORM …`, `cache SUB …`: the form is a command of its own, with its own flags.
+      const formAt = firstWord(rest);
       const form = formAt < 0 ? undefined : rest[formAt];
       if (form === undefined && (rest.includes('--help') || rest.includes('-h'))) { ctx.stdout.write(commandHelp(command)); return 0; }
-      command = await (await import('./commands/debug.js')).pick(form);
+      command = name === 'debug' ? await (await import('./commands/debug.js')).pick(form) : await (await import('./commands/cache.js')).pick(form);
       rest = rest.filter((_, k) => k !== formAt);
     }
-    const args = parseArgs(rest, command.flags, command.name);
+    const args = parseArgs(rest, command.flags, command.name, { stopAtPositional: command.flagsBeforeArgs === true });
     if (args.bool('help')) { ctx.stdout.write(commandHelp(command)); return 0; }
     return await command.run(args, ctx);
   } catch (err) {

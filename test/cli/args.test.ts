@@ -34,6 +34,14 @@ describe('parseArgs', () => {
       expect(err.hint).toContain('--no-cache');
     }
   });
+  it('stops at the first positional when asked (tsbuild run IMAGE CMD -flags)', () => {
+    const a = parseArgs(['-i', 'busybox:1', 'ls', '-la', '--tag', 'x'], specs, 'run', { stopAtPositional: true });
+    expect(a.bool('interactive')).toBe(true);
+    expect(a.positional).toEqual(['busybox:1', 'ls', '-la', '--tag', 'x']);
+    expect(a.list('tag')).toEqual([]);
+    // Without the option, flags anywhere are flags.
+    expect(parseArgs(['busybox:1', '-i'], specs, 'run').bool('interactive')).toBe(true);
+  });
   it('suggests close words only', () => {
     expect(didYouMean('imagse', ['images', 'inspect'])).toBe('images');
     expect(didYouMean('zzzzzz', ['images', 'inspect'])).toBeUndefined();

@@ -22,6 +22,7 @@ export const command: Command = {
   name: 'run',
   summary: 'run a command in an image from the store, in the sandbox',
   usage: 'tsbuild run [flags] IMAGE [COMMAND [ARG...]]',
+  flagsBeforeArgs: true,
   flags: [
     { name: 'rm', type: 'bool', help: 'remove the container afterwards (always: tsbuild keeps nothing)' },
     { name: 'env', short: 'e', type: 'list', value: 'KEY=VALUE', help: 'set an environment variable (KEY alone: copy it from here)' },
