@@ -15,6 +15,8 @@ export interface FlagSpec {
   /** Shown by --help: `--name VALUE  help`. */
   readonly help?: string;
   readonly value?: string;
+  /** A string flag that may stand alone (`--pull` = `--pull=always`): the value it then takes. */
+  readonly bareValue?: string;
 }
 
 export interface ParsedArgs {
@@ -97,6 +99,7 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], c
           set(spec!, v === 'true');
         }
       } else if (eq >= 0) set(spec!, a.slice(eq + 1));
+      else if (spec!.bareValue !== undefined) set(spec!, spec!.bareValue);
       else {
         if (i + 1 >= argv.length) throw usageError(`flag --${name} needs a value`, `write --${name}=${spec!.value ?? 'VALUE'}.`);
         set(spec!, argv[++i]!);

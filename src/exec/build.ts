@@ -86,7 +86,12 @@ export interface ExecOptions {
   progress?: ProgressSink;
   signal?: AbortSignal;
   dryRun?: boolean;
-  pull?: boolean;
+  /** When to ask a registry for a base image (default missing). */
+  pull?: 'always' | 'missing' | 'never';
+  /** The build's per-RUN cgroup limits (--memory, --cpus, --pids-limit). */
+  limits?: { memoryBytes?: number; cpus?: number; pids?: number };
+  /** `--allow security.insecure`: without it, RUN --security=insecure is refused (as BuildKit). */
+  allowInsecure?: boolean;
   /** Blobs this build produces or reuses are added to it, so a concurrent gc keeps them. */
   lease?: import('../../store/types.js').Lease;
   network?: string;
@@ -310,7 +315,7 @@ export class BuildExecutor {
     let img;
     try {
       const { resolveBaseImage } = await import('../oci/registry.js');
-      const pull = this.opts.dryRun ? 'never' : (this.opts.pull ? 'always' : 'missing');
+      const pull = this.opts.dryRun ? 'never' : (this.opts.pull ?? 'missing');
       img = (await resolveBaseImage(store, ref, { pull, platform, signal: this.abort.signal } as never)).image;
     } catch (e) {
       throw isTsbError(e) ? e.withSpan(span) : new TsbError('TSB3050', `cannot resolve base image ${ref}`, { span, cause: e });
@@ -606,6 +611,11 @@ export class BuildExecutor {
     const createdBy = `RUN ${runCreatedBy(shown, st.args.filter((a) => !PROXY_ARGS.has(a.name)), env)} # buildkit`;
     const network = instr.network ? ex.word(instr.network) : (this.opts.network ?? 'default');
     const security = instr.security ? ex.word(instr.security) : undefined;
+    if (security === 'insecure' && !this.opts.allowInsecure) {
+      throw new TsbError('TSB4034', 'RUN --security=insecure needs the security.insecure entitlement', {
+        span: instr.span, hint: 'build with --allow security.insecure if you trust this Dockerfile (the step then runs with all capabilities and no seccomp filter).',
+      });
+    }
     return {
       inputs, createdBy,
       execute: async (ev) => {
@@ -644,6 +654,7 @@ export class BuildExecutor {
             lowerdirs: lowers, upperdir: upper, argv: script, env: [...[...runEnv].map(([k, v]) => `${k}=${v}`), ...secretEnv],
             user, cwd: workdir, network: network as never, ...(security === 'insecure' ? { security: 'insecure' } : {}),
             mounts: runMounts, onStdout: onOut, onStderr: onOut, signal: this.abort.signal,
+            ...(this.opts.limits && Object.keys(this.opts.limits).length ? { limits: this.opts.limits } : {}),
           });
           if (res.exitCode !== 0 || res.startError || res.oomKilled) {
             throw runStepMod.runStepError(res, script, { span: instr.span, outputTail: tail });

@@ -2,7 +2,7 @@
  * RUN through the sandbox (real namespaces + overlayfs), on a busybox rootfs added with ADD.
  * Skipped with a message when busybox-static is missing or the sandbox module is absent.
  */
-import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { busyboxMissing, busyboxRootfsTar } from '../helpers/busybox.js';
@@ -114,7 +114,6 @@ describe.skipIf(!!why)('RUN', () => {
   });
 
   it('a writable bind of the context never writes to the host, and its content keys the step', async () => {
-    const { readFileSync } = await import('node:fs');
     const dir = await ctxWith('FROM scratch\nADD rootfs.tar /\nRUN --mount=type=bind,target=/ctx,rw echo scribble > /ctx/a.txt && cat /ctx/a.txt > /seen\nRUN --mount=type=bind,source=a.txt,target=/m/a.txt cat /m/a.txt > /copy\n', { 'a.txt': 'orig\n' });
     const store = tmp('tsb-store-');
     const r = await cli(['build', dir, '-t', 'bind:1', '--store', store, '--progress', 'plain']);
@@ -125,5 +124,33 @@ describe.skipIf(!!why)('RUN', () => {
     const again = await cli(['build', dir, '-t', 'bind:1', '--store', store, '--progress', 'plain']);
     expect(again.code).toBe(0);
     expect(readImageFromStore(store, 'bind:1').fs.readFileSync('/copy')!.toString()).toBe('changed\n');
+  });
+
+  it('the build\'s --pids-limit and --memory apply to every RUN; an OOM kill names the limit', async () => {
+    const dir = await ctxWith('FROM scratch\nADD rootfs.tar /\nRUN cat /sys/fs/cgroup/pids/pids.max 2>/dev/null > /pids || echo none > /pids; for i in 1 2 3 4 5 6 7 8 9 10 11 12; do sleep 2 & done; wait\n');
+    const store = tmp('tsb-store-');
+    const limited = await cli(['build', dir, '-t', 'lim:1', '--store', store, '--progress', 'plain', '--pids-limit', '8']);
+    expect(limited.code).toBe(1); // the 9th process cannot fork
+    expect(limited.stderr).toMatch(/fork|Resource temporarily unavailable|can't fork/i);
+    const oom = await ctxWith('FROM scratch\nADD rootfs.tar /\nRUN head -c 300m /dev/zero | tail -c 200m > /dev/null\n');
+    const r = await cli(['build', oom, '-t', 'oom:1', '--store', store, '--progress', 'plain', '--memory', '32m']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/memory limit 33554432 bytes/);
+    const bad = await cli(['build', oom, '--store', store, '--memory', 'lots']);
+    expect(bad.code).toBe(2);
+  });
+
+  it('RUN --security=insecure needs --allow security.insecure', async () => {
+    const dir = await ctxWith('FROM scratch\nADD rootfs.tar /\nRUN --security=insecure grep CapEff /proc/self/status > /caps\n');
+    const store = tmp('tsb-store-');
+    const refused = await cli(['build', dir, '-t', 'ins:1', '--store', store, '--progress', 'plain']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('TSB4034');
+    expect(refused.stderr).toContain('Dockerfile:3:1');
+    const allowed = await cli(['build', dir, '-t', 'ins:1', '--store', store, '--progress', 'plain', '--allow', 'security.insecure']);
+    expect(allowed.code, allowed.stderr).toBe(0);
+    // insecure = every capability tsbuild itself holds (this machine's bounding set lacks a few).
+    const host = /CapBnd:\s+([0-9a-f]+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1];
+    expect(readImageFromStore(store, 'ins:1').fs.readFileSync('/caps')!.toString().trim()).toBe(`CapEff:\t${host}`);
   });
 });

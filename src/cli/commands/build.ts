@@ -33,9 +33,58 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   { name: 'secret', type: 'list', value: 'id=ID[,src=PATH|env=VAR]', help: 'a secret RUN --mount=type=secret can use' },
   { name: 'output', short: 'o', type: 'list', value: 'SPEC', help: 'export: type=oci|docker|local|tar|image,dest=…' },
   { name: 'push', type: 'bool', help: 'push the tagged image(s) to their registry' },
-  { name: 'pull', type: 'bool', help: 'always ask the registry for newer base images' },
+  { name: 'pull', type: 'string', value: 'always|missing|never', bareValue: 'always', help: 'when to ask the registry for base images (default missing; bare --pull = always)' },
+  { name: 'memory', short: 'm', type: 'string', value: 'BYTES', help: 'memory limit of each RUN (e.g. 512m, 2g); an OOM kill is reported with it' },
+  { name: 'cpus', type: 'string', value: 'N', help: 'CPU limit of each RUN (e.g. 1.5)' },
+  { name: 'pids-limit', type: 'string', value: 'N', help: 'maximum number of processes in each RUN' },
+  { name: 'allow', type: 'list', value: 'ENTITLEMENT', help: 'grant an entitlement: security.insecure (lets RUN --security=insecure run)' },
   { name: 'explain', type: 'bool', help: 'print why each step hit or missed the cache' },
 ];
+
+/** `--pull[=always|missing|never]` (bare `--pull` = always, as docker build). */
+function pullMode(args: ParsedArgs): 'always' | 'missing' | 'never' {
+  const v = args.str('pull') ?? 'missing';
+  if (v === 'true') return 'always';
+  if (v === 'false') return 'missing';
+  if (v !== 'always' && v !== 'missing' && v !== 'never') throw usageError(`invalid --pull "${v}"`, 'use always, missing or never.');
+  return v;
+}
+
+/** The build's `--memory`, `--cpus`, `--pids-limit`, applied to every RUN's cgroup. */
+function runLimits(args: ParsedArgs): { memoryBytes?: number; cpus?: number; pids?: number } {
+  const limits: { memoryBytes?: number; cpus?: number; pids?: number } = {};
+  const mem = args.str('memory');
+  if (mem !== undefined) {
+    const m = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$/i.exec(mem.trim());
+    if (!m) throw usageError(`invalid --memory "${mem}"`, 'write a number with an optional unit: 512m, 2g.');
+    limits.memoryBytes = Math.floor(Number(m[1]) * { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase()]!);
+    if (limits.memoryBytes < 6 * 1024 * 1024) throw usageError(`--memory ${mem} is too small`, 'the minimum is 6m, as docker.');
+  }
+  const cpus = args.str('cpus');
+  if (cpus !== undefined) {
+    const n = Number(cpus);
+    if (!(n > 0)) throw usageError(`invalid --cpus "${cpus}"`, 'write a positive number, e.g. 1.5.');
+    limits.cpus = n;
+  }
+  const pids = args.str('pids-limit');
+  if (pids !== undefined) {
+    const n = Number(pids);
+    if (!Number.isInteger(n) || n < 1) throw usageError(`invalid --pids-limit "${pids}"`, 'write a whole number of processes, e.g. 100.');
+    limits.pids = n;
+  }
+  return limits;
+}
+
+const ENTITLEMENTS = new Set(['security.insecure', 'network.host']);
+
+function entitlements(args: ParsedArgs): Set<string> {
+  const out = new Set<string>();
+  for (const v of args.list('allow').flatMap((x) => x.split(','))) {
+    if (!ENTITLEMENTS.has(v)) throw usageError(`unknown entitlement "${v}" for --allow`, 'use security.insecure or network.host.');
+    out.add(v);
+  }
+  return out;
+}
 
 export interface Prepared {
   ir: DockerfileIR;
@@ -248,7 +297,8 @@ export const command: Command = {
         store, ...(p.context ? { context: p.context } : {}), dockerfileKey: p.dockerfileKey, dockerfileText: p.text,
         ...(p.tags[0] ? { scope: normalizeReference(p.tags[0]) } : {}),
         noCache: args.bool('no-cache'), noCacheFilter, labels, ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
-        progress, signal: ctx.signal, pull: args.bool('pull'), lease, ...(network ? { network } : {}), secrets,
+        progress, signal: ctx.signal, pull: pullMode(args), lease, ...(network ? { network } : {}), secrets,
+        limits: runLimits(args), allowInsecure: entitlements(args).has('security.insecure'),
       });
       try {
         result = await ex.run();
