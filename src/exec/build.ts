@@ -146,6 +146,8 @@ export class BuildExecutor {
   private readonly abort = new AbortController();
   private nextId = 1;
   private readonly wipedCaches = new Set<string>();
+  /** Cache mount dirs in use by running steps of this build (sharing=private). */
+  private readonly cacheBusy = new Map<string, number>();
   /** Temp files to remove when the build ends. */
   private readonly cleanups: (() => Promise<unknown>)[] = [];
   readonly steps: StepReport[] = [];
@@ -630,6 +632,7 @@ export class BuildExecutor {
         const { commitUpperdir } = await import('./layer/diff.js');
         const lowers = await snapshotsForImage(store, layersNow.map((l) => l.digest));
         const upper = await store.snapshots.tempDir('run-');
+        const holds: (() => Promise<void>)[] = [];
         let tail = '';
         const onOut = (b: Buffer) => {
           const t = b.toString('utf8');
@@ -637,7 +640,7 @@ export class BuildExecutor {
           this.progress.output(ev, t);
         };
         try {
-          const runMounts = await this.runMounts(mounts.map((x) => x.r), instr.span);
+          const runMounts = await this.runMounts(mounts.map((x) => x.r), instr.span, holds);
           const secretEnv: string[] = [];
           for (const { r } of mounts) {
             if (r.type === 'secret' && r.env) {
@@ -672,13 +675,21 @@ export class BuildExecutor {
           return layerDescriptor(lr.diffId, lr.size);
         } finally {
           await rm(upper, { recursive: true, force: true }).catch(() => undefined);
+          for (const h of holds.reverse()) await h().catch(() => undefined);
         }
       },
     };
   }
 
   /** RUN --mount → run-step mounts (cache dirs in the store, secrets, tmpfs, binds). */
-  private async runMounts(ms: readonly ResolvedMountLike[], span: Span): Promise<import('./run-step.js').RunStepMount[]> {
+  /**
+   * `holds` receives a release function per resource held for the step (sharing=locked cache locks,
+   * sharing=private scratch copies); the caller releases them when the RUN ends.
+   * Cache sharing: shared (default) = one dir for every user; locked = one RUN at a time across
+   * processes (a store lock held for the whole step); private = a fresh empty dir when this process
+   * already has the cache mounted (known gap: a private user in another process is not seen).
+   */
+  private async runMounts(ms: readonly ResolvedMountLike[], span: Span, holds: (() => Promise<void>)[] = []): Promise<import('./run-step.js').RunStepMount[]> {
     const out: import('./run-step.js').RunStepMount[] = [];
     const { mkdir } = await import('node:fs/promises');
     for (const m of ms) {
@@ -693,12 +704,41 @@ export class BuildExecutor {
             this.wipedCaches.add(dir);
             await rm(dir, { recursive: true, force: true });
           }
+          let source = dir;
+          if (m.sharing === 'locked') {
+            const lockDir = join(this.opts.store.root, 'tsbuild', 'v1', 'locks');
+            await mkdir(lockDir, { recursive: true });
+            const { withLock } = await import('../../store/lock.js');
+            const signal = this.abort.signal;
+            // Held until the step ends: withLock's body waits for our release call.
+            const release = await new Promise<() => Promise<void>>((held, failed) => {
+              let end!: () => void;
+              const ended = new Promise<void>((r) => { end = r; });
+              const finished: Promise<void> = withLock(join(lockDir, `runcache-${sha256Hex(id).slice(0, 32)}.lock`), async () => {
+                held(async () => { end(); await finished.catch(() => undefined); });
+                await ended;
+              }, { timeoutMs: 24 * 3600_000, signal });
+              finished.catch(failed);
+            });
+            holds.push(release);
+          }
           await mkdir(dir, { recursive: true, mode: m.mode ?? 0o755 });
+          if (m.sharing === 'private' && (this.cacheBusy.get(dir) ?? 0) > 0) {
+            const { mkdtemp } = await import('node:fs/promises');
+            source = await mkdtemp(join(this.opts.store.root, 'tsbuild', 'runcache', 'v1', 'private-'));
+            const { chmod } = await import('node:fs/promises');
+            await chmod(source, m.mode ?? 0o755);
+            const scratch = source;
+            holds.push(async () => { await rm(scratch, { recursive: true, force: true }); });
+          } else {
+            this.cacheBusy.set(dir, (this.cacheBusy.get(dir) ?? 0) + 1);
+            holds.push(async () => { this.cacheBusy.set(dir, (this.cacheBusy.get(dir) ?? 1) - 1); });
+          }
           if (m.uid !== undefined || m.gid !== undefined) {
             const { chown } = await import('node:fs/promises');
-            await chown(dir, m.uid ?? 0, m.gid ?? 0).catch(() => undefined);
+            await chown(source, m.uid ?? 0, m.gid ?? 0).catch(() => undefined);
           }
-          out.push({ type: 'bind', target, source: dir, readonly: m.readOnly });
+          out.push({ type: 'bind', target, source, readonly: m.readOnly });
           break;
         }
         case 'tmpfs':

@@ -153,4 +153,26 @@ describe.skipIf(!!why)('RUN', () => {
     const host = /CapBnd:\s+([0-9a-f]+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1];
     expect(readImageFromStore(store, 'ins:1').fs.readFileSync('/caps')!.toString().trim()).toBe(`CapEff:\t${host}`);
   });
+
+  it('cache mounts: sharing=locked serialises parallel steps, sharing=private gives a busy cache\'s second user its own dir', async () => {
+    const step = (sharing: string, tag: string) => `RUN --mount=type=cache,id=c-${sharing},target=/c,sharing=${sharing} echo start-${tag} >> /c/log && ls /c > /seen-${tag} && sleep 1 && echo end-${tag} >> /c/log && cp /c/log /log-${tag}`;
+    const df = (sharing: string) => `FROM scratch AS base\nADD rootfs.tar /\nFROM base AS a\n${step(sharing, 'a')}\nFROM base AS b\n${step(sharing, 'b')}\nFROM base\nCOPY --from=a /log-a /seen-a /\nCOPY --from=b /log-b /seen-b /\n`;
+    const store = tmp('tsb-store-');
+    const locked = await ctxWith(df('locked'));
+    const r = await cli(['build', locked, '-t', 'lk:1', '--store', store, '--progress', 'plain']);
+    expect(r.code, r.stderr).toBe(0);
+    const fs = readImageFromStore(store, 'lk:1').fs;
+    const logs = [fs.readFileSync('/log-a')!.toString(), fs.readFileSync('/log-b')!.toString()].sort((x, y) => x.length - y.length);
+    // One ran entirely before the other: the shorter log is a prefix of the longer one.
+    expect(logs[0]).toMatch(/^start-(a|b)\nend-\1\n$/);
+    expect(logs[1]!.startsWith(logs[0]!)).toBe(true);
+    expect(logs[1]!.split('\n').filter(Boolean)).toHaveLength(4);
+    const priv = await ctxWith(df('private'));
+    const p = await cli(['build', priv, '-t', 'pv:1', '--store', store, '--progress', 'plain']);
+    expect(p.code, p.stderr).toBe(0);
+    const pf = readImageFromStore(store, 'pv:1').fs;
+    // Both ran at once (parallel stages), each saw only its own log.
+    expect(pf.readFileSync('/log-a')!.toString()).toBe('start-a\nend-a\n');
+    expect(pf.readFileSync('/log-b')!.toString()).toBe('start-b\nend-b\n');
+  });
 });
