@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "$(cat /app/greeting.txt) (running as $(id -un) in $(hostname))"
