@@ -37,6 +37,14 @@ export function usageError(message: string, hint?: string): TsbError {
   return new TsbError('TSB0001', message, { hint, exitCode: 2 });
 }
 
+/** `512m`, `2g`, `1048576` → bytes (Docker's units: b, k, m, g, t; binary). */
+export function parseBytes(s: string, flag = 'memory'): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$/i.exec(s.trim());
+  if (!m) throw usageError(`invalid --${flag} "${s}"`, 'write a number with an optional unit: 512m, 2g.');
+  const mult = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase()]!;
+  return Math.floor(Number(m[1]) * mult);
+}
+
 /** Levenshtein distance, for did-you-mean hints (also used for unknown instructions). */
 export function editDistance(a: string, b: string): number {
   const d: number[] = Array.from({ length: b.length + 1 }, (_, i) => i);

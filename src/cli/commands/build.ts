@@ -7,7 +7,7 @@ import { existsSync, readFileSync, statSync, writeFileSync, mkdtempSync, rmSync 
 import { join, relative, resolve, isAbsolute, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { TsbError } from '../../errors.js';
-import { usageError, type FlagSpec, type ParsedArgs } from '../args.js';
+import { parseBytes, usageError, type FlagSpec, type ParsedArgs } from '../args.js';
 import { storeRoot, type CliContext, type Command } from '../command.js';
 import { registerSource } from '../render.js';
 import { makeProgress, progressMode } from '../progress.js';
@@ -55,9 +55,7 @@ function runLimits(args: ParsedArgs): { memoryBytes?: number; cpus?: number; pid
   const limits: { memoryBytes?: number; cpus?: number; pids?: number } = {};
   const mem = args.str('memory');
   if (mem !== undefined) {
-    const m = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$/i.exec(mem.trim());
-    if (!m) throw usageError(`invalid --memory "${mem}"`, 'write a number with an optional unit: 512m, 2g.');
-    limits.memoryBytes = Math.floor(Number(m[1]) * { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase()]!);
+    limits.memoryBytes = parseBytes(mem);
     if (limits.memoryBytes < 6 * 1024 * 1024) throw usageError(`--memory ${mem} is too small`, 'the minimum is 6m, as docker.');
   }
   const cpus = args.str('cpus');

@@ -13,7 +13,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { TsbError } from '../../errors.js';
 import type { ParsedArgs } from '../args.js';
-import { usageError } from '../args.js';
+import { parseBytes, usageError } from '../args.js';
 import { storeRoot, type CliContext, type Command } from '../command.js';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -44,13 +44,6 @@ export const command: Command = {
   run,
 };
 
-/** `512m`, `2g`, `1048576` → bytes (Docker's units: b, k, m, g, binary). */
-export function parseBytes(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$/i.exec(s.trim());
-  if (!m) throw usageError(`invalid memory size "${s}"`, 'write a number with an optional unit: 512m, 2g.');
-  const mult = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase()]!;
-  return Math.floor(Number(m[1]) * mult);
-}
 
 async function run(args: ParsedArgs, ctx: CliContext): Promise<number> {
   const [image, ...cmd] = args.positional;
