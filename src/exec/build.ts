@@ -670,7 +670,11 @@ export class BuildExecutor {
           }
           // A RUN always makes a layer in BuildKit (its runtime touches /etc at least): an empty
           // tar when nothing changed, so history's empty_layer flags match.
-          const lr = await commitUpperdir(store, upper, { lowers, ...(this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {}) })
+          // The upper becomes the new layer's snapshot (keeps nanosecond mtimes for later RUNs).
+          const lr = await commitUpperdir(store, upper, {
+            lowers, keepAsSnapshot: { snapshots: store.snapshots, lowerDiffIds: layersNow.map((l) => l.digest) },
+            ...(this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {}),
+          })
             ?? await new LayerWriter().commit(store.blobs);
           return layerDescriptor(lr.diffId, lr.size);
         } finally {

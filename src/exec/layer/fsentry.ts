@@ -2,7 +2,13 @@
 import { readlinkSync, type Stats } from 'node:fs';
 import { type LayerEntry, keepXattr } from './entry.js';
 import { fsError } from './errors.js';
+import { decodeName, fsPath } from './names.js';
 import { devMajor, devMinor, lgetxattr, llistxattr } from './native.js';
+
+/** readlink(2) of a host path, the target decoded byte-exactly (see names.ts). */
+export function readLinkName(host: string): string {
+  return decodeName(readlinkSync(fsPath(host), { encoding: 'buffer' }));
+}
 
 export function statType(st: Stats): LayerEntry['type'] | 'socket' | undefined {
   if (st.isFile()) return 'file';
@@ -36,7 +42,7 @@ export function entryFromStat(path: string, host: string, st: Stats, xattrs: Rec
     path, type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), xattrs,
   };
   if (type === 'file') { e.source = { path: host }; e.size = st.size; }
-  else if (type === 'symlink') { try { e.linkname = readlinkSync(host); } catch (err) { throw fsError('readlink', host, err); } }
+  else if (type === 'symlink') { try { e.linkname = readLinkName(host); } catch (err) { throw fsError('readlink', host, err); } }
   else if (type === 'char' || type === 'block') { e.devmajor = devMajor(st.rdev); e.devminor = devMinor(st.rdev); }
   return e;
 }

@@ -9,7 +9,14 @@
  * base is another snapshot.
  */
 import { createHash } from 'node:crypto';
-import type { Digest, Store } from '../../../store/types.js';
+import { chmodSync, lchownSync, lstatSync, renameSync, rmSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { errnoCode } from '../../errors.js';
+import type { Digest, Snapshots, Store } from '../../../store/types.js';
+import { parentOf } from './entry.js';
+import { fsError } from './errors.js';
+import { fsPath } from './names.js';
+import { lremovexattr, lutimesNs } from './native.js';
 import { type UnpackOptions, unpackLayerToSnapshot } from './unpack.js';
 
 /** OCI image spec: ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)). */
@@ -63,4 +70,57 @@ export async function snapshotsForImage(
     out.push(await ensureLayerSnapshot(store, diffIds[i]!, chains[i]!, { blob: opts.blobs?.[i], allowDevices: opts.allowDevices, lowers: [...out] }));
   }
   return out;
+}
+
+/**
+ * Moves a RUN step's overlay upper dir into the store as the snapshot `chainId` of the layer that
+ * was just written from it (commitUpperdir with keepAsSnapshot), instead of unpacking that tar
+ * later. Why: the tar rounds mtimes to whole seconds, BuildKit's snapshots do not, and later RUNs
+ * compare times (`find -newer`, make). Also much cheaper than an unpack: one rename.
+ *
+ * Contract: the result equals what unpackLayerToSnapshot of that layer (with the same lowers) would
+ * give, except that mtimes keep their nanoseconds (and files keep their holes). To get there:
+ * - `dropped` paths (no-op copy-ups and sockets the layer does not carry) are removed, and the
+ *   mtimes of their parent directories put back to the nanosecond (the removal bumped them);
+ * - `stripXattrs` (overlay's trusted.overlay.origin/impure, labels … never in a layer) are removed;
+ *   trusted.overlay.opaque stays (that is how a snapshot spells an opaque directory);
+ * - the root gets the fresh-snapshot root's mode/owner (0755, this process), as an unpack leaves it.
+ * Whiteouts (char 0/0) are already in overlay form. Crash safety is store.snapshots.ensure's: the
+ * tree is prepared in place and renamed to a temp dir inside fill(), which ensure renames into
+ * place only when fill returns. When the snapshot exists already (same layer built before), the
+ * upper is left untouched for the caller to remove.
+ */
+export async function keepUpperAsSnapshot(
+  snapshots: Pick<Snapshots, 'ensure'>, upperdir: string, chainId: Digest,
+  plan: { dropped: readonly string[]; stripXattrs: ReadonlyArray<{ path: string; names: readonly string[] }> },
+): Promise<string> {
+  return snapshots.ensure(chainId, async (tmp) => {
+    const host = (rel: string): string => (rel === '' ? upperdir : join(upperdir, rel));
+    const parents = new Map<string, bigint>();
+    for (const d of plan.dropped) {
+      const p = parentOf(d);
+      if (p === '' || parents.has(p)) continue;
+      try { parents.set(p, lstatSync(fsPath(host(p)), { bigint: true }).mtimeNs); } catch (e) { throw fsError('lstat', host(p), e); }
+    }
+    for (const d of plan.dropped) {
+      try { rmSync(fsPath(host(d)), { recursive: true, force: true }); } catch (e) { throw fsError('remove', host(d), e); }
+    }
+    for (const { path, names } of plan.stripXattrs) {
+      for (const n of names) {
+        try { lremovexattr(host(path), n); } catch (e) {
+          if (errnoCode(e) === 'ENOENT') break; // below a dropped directory
+          throw fsError(`removexattr ${n}`, host(path), e);
+        }
+      }
+    }
+    for (const [p, ns] of parents) {
+      try { lutimesNs(host(p), ns); } catch (e) { throw fsError('utimensat', host(p), e); }
+    }
+    try {
+      rmdirSync(tmp);
+      renameSync(upperdir, tmp);
+      chmodSync(tmp, 0o755);
+      if (process.getuid?.() === 0) lchownSync(tmp, 0, 0);
+    } catch (e) { throw fsError('rename', upperdir, e); }
+  });
 }
