@@ -32,7 +32,7 @@ export function computeKey(parent: string | undefined, inputs: KeyInputs): strin
   const sorted: KeyInputs = {};
   for (const k of Object.keys(inputs).sort()) sorted[k] = inputs[k]!;
   const h = createHash('sha256');
-  h.update(`tsbuild-cachekey-${RECIPE_VERSION}\n`);
+  h.update(`tsbuild-cachekey-${RECIPE_VERSION}${inputs.op === 'RUN' ? '-run2' : ''}\n`); // run2: RUN layers keep hardlinks to lower files, non-UTF-8 names
   h.update(JSON.stringify({ parent: parent ?? null, inputs: sorted }));
   return `${RECIPE_VERSION}:sha256:${h.digest('hex')}`;
 }

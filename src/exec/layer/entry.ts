@@ -7,6 +7,7 @@
  */
 import type { Readable } from 'node:stream';
 import { LayerCodes, layerError } from './errors.js';
+import { encodeName } from './names.js';
 
 export type LayerEntryType =
   | 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo'
@@ -85,12 +86,12 @@ export function baseOf(p: string): string {
 
 /**
  * Walk order, the order BuildKit's differ emits: a directory before its children, siblings sorted
- * by the bytes of their (UTF-8) names, comparing path component by component (so `a/b` comes
+ * by the bytes of their names (UTF-8, or raw bytes for non-UTF-8 names: names.ts), comparing path component by component (so `a/b` comes
  * before `a-c`). Used on tar names (an opaque marker sorts by its name `.wh..wh..opq`).
  */
 export function compareLayerPaths(a: string, b: string): number {
   if (a === b) return 0;
-  const ab = Buffer.from(a), bb = Buffer.from(b);
+  const ab = encodeName(a), bb = encodeName(b);
   const n = Math.min(ab.length, bb.length);
   for (let i = 0; i < n; i++) {
     const x = ab[i]!, y = bb[i]!;

@@ -8,6 +8,7 @@
  */
 import { createReadStream, readFileSync } from 'node:fs';
 import { readXattrs, entryFromStat } from './fsentry.js';
+import { fsPath } from './names.js';
 import { TreeWriter, type TreeWriterOptions } from './tree.js';
 import type { MergedView } from './view.js';
 import type { LayerWriter } from './writer.js';
@@ -55,7 +56,7 @@ export async function copyViewToDir(view: MergedView, dir: string, opts: TreeWri
           if (first !== undefined) { tree.hardlink(rel, first); break; }
           inodes.set(key, rel);
         }
-        const body = v.stat.size <= 256 << 10 ? [readFileSync(v.hostPath)] : createReadStream(v.hostPath);
+        const body = v.stat.size <= 256 << 10 ? [readFileSync(fsPath(v.hostPath))] : createReadStream(fsPath(v.hostPath));
         await tree.file(rel, meta, body, rel, v.stat.size);
         bytes += v.stat.size;
         break;

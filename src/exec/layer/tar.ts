@@ -9,10 +9,12 @@
  * miscounts non-ASCII records. Everything else here follows POSIX.1-2001 pax/ustar.
  *
  * Writer contract: uname/gname empty, mtime whole seconds, no atime/ctime, PAX records sorted by
- * key, PAX header named `PaxHeaders.0/<base>` in the entry's directory (Go's convention); the
- * archive ends with two zero blocks (no padding to a 10 KiB record, like Go).
+ * key, PAX header blocks as Go writes them (name `dir/PaxHeaders.0/base`, mode 0, no device
+ * fields); names are raw bytes (non-UTF-8 names byte-exact, see names.ts); the archive ends with
+ * two zero blocks (no padding to a 10 KiB record, like Go).
  */
 import { LayerCodes, layerError } from './errors.js';
+import { decodeName, encodeName } from './names.js';
 
 export type TarType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo';
 
@@ -52,9 +54,28 @@ function octal(buf: Buffer, off: number, len: number, v: number): boolean {
   return true;
 }
 
-function isAscii(s: string): boolean {
-  // eslint-disable-next-line no-control-regex
-  return /^[\x01-\x7f]*$/.test(s);
+function isAsciiBytes(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i]! === 0 || b[i]! > 0x7f) return false;
+  return true;
+}
+
+/** Go's toASCII: every NUL and non-ASCII byte dropped (what Go writes in ustar fields under PAX). */
+function toAscii(b: Buffer): Buffer {
+  return isAsciiBytes(b) ? b : Buffer.from(b.filter((c) => c !== 0 && c < 0x80));
+}
+
+/**
+ * Go's formatter.formatString for a name field: the bytes, cut to the field (no NUL when full);
+ * a cut that ends in '/' is NUL-terminated before its trailing slashes (a regular file must not
+ * look like a directory to old readers).
+ */
+function nameField(buf: Buffer, off: number, len: number, v: Buffer): void {
+  v.copy(buf, off, 0, Math.min(len, v.length));
+  if (v.length > len && buf[off + len - 1] === 0x2f) {
+    let n = len - 1;
+    while (n > 0 && v[n - 1] === 0x2f) n--;
+    buf[off + n] = 0;
+  }
 }
 
 function paxRecord(key: string, value: Buffer): Buffer {
@@ -68,24 +89,32 @@ function pad(n: number): number {
   return (BLOCK - (n % BLOCK)) % BLOCK;
 }
 
-function ustarBlock(name: string, type: string, h: Omit<TarHeader, 'name' | 'type' | 'xattrs'>, pax: Map<string, Buffer> | undefined): Buffer {
+/**
+ * One ustar block. Names are raw bytes (names.ts: non-UTF-8 names stay byte-exact). Names and
+ * link targets over 100 bytes or not plain ASCII go to PAX `path` / `linkpath` as their raw bytes
+ * (as Go's archive/tar, thus BuildKit, writes them: PAX says UTF-8, Linux names are bytes), the
+ * ustar field then holding Go's toASCII of them. `paxHeader`: the block of the PAX extended header
+ * itself (Go writes it with mode 0 and no device numbers).
+ */
+function ustarBlock(name: Buffer, type: string, h: Omit<TarHeader, 'name' | 'type' | 'xattrs'>, pax: Map<string, Buffer> | undefined, paxHeader = false): Buffer {
   const b = Buffer.alloc(BLOCK);
-  const nameBytes = Buffer.from(name, 'utf8');
-  if (nameBytes.length <= 100 && isAscii(name)) nameBytes.copy(b, 0);
-  else { pax?.set('path', nameBytes); Buffer.from(name.slice(0, 99).replace(/[^\x01-\x7f]/g, '_'), 'ascii').copy(b, 0); }
+  if (name.length <= 100 && isAsciiBytes(name)) name.copy(b, 0);
+  else { pax?.set('path', name); nameField(b, 0, 100, toAscii(name)); }
   octal(b, 100, 8, h.mode & 0o7777);
   if (!octal(b, 108, 8, h.uid)) { pax?.set('uid', Buffer.from(String(h.uid))); octal(b, 108, 8, 0); }
   if (!octal(b, 116, 8, h.gid)) { pax?.set('gid', Buffer.from(String(h.gid))); octal(b, 116, 8, 0); }
   if (!octal(b, 124, 12, h.size)) { pax?.set('size', Buffer.from(String(h.size))); octal(b, 124, 12, 0); }
   if (!octal(b, 136, 12, h.mtime)) { pax?.set('mtime', Buffer.from(String(Math.trunc(h.mtime)))); octal(b, 136, 12, 0); }
   b.write(type, 156, 1, 'ascii');
-  const link = Buffer.from(h.linkname, 'utf8');
-  if (link.length <= 100 && isAscii(h.linkname)) link.copy(b, 157);
-  else pax?.set('linkpath', link);
+  const link = encodeName(h.linkname);
+  if (link.length <= 100 && isAsciiBytes(link)) link.copy(b, 157);
+  else { pax?.set('linkpath', link); nameField(b, 157, 100, toAscii(link)); }
   b.write('ustar\x0000', 257, 8, 'binary');
   // uname (265, 32) / gname (297, 32) stay empty on purpose.
-  octal(b, 329, 8, h.devmajor);
-  octal(b, 337, 8, h.devminor);
+  if (!paxHeader) {
+    octal(b, 329, 8, h.devmajor);
+    octal(b, 337, 8, h.devminor);
+  }
   b.fill(0x20, 148, 156);
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += b[i]!;
@@ -97,20 +126,24 @@ function ustarBlock(name: string, type: string, h: Omit<TarHeader, 'name' | 'typ
 /**
  * The header block(s) for one entry: an optional PAX extended header (entry + data, padded)
  * followed by the ustar block. The caller then writes `size` data bytes and padTo512(size).
+ * The PAX header is named as Go names it: path.Join(dir, "PaxHeaders.0", file) of the entry name
+ * split after its last '/' (so a directory `d/` gets `d/PaxHeaders.0`), toASCII'd, cut to 100.
  */
 export function encodeHeader(h: TarHeader): Buffer {
   const pax = new Map<string, Buffer>();
   for (const [k, v] of Object.entries(h.xattrs)) pax.set(`SCHILY.xattr.${k}`, v);
-  const main = ustarBlock(h.name, TYPEFLAG[h.type], h, pax);
+  const nameBytes = encodeName(h.name);
+  const main = ustarBlock(nameBytes, TYPEFLAG[h.type], h, pax);
   if (pax.size === 0) return main;
   const keys = [...pax.keys()].sort();
   const data = Buffer.concat(keys.map((k) => paxRecord(k, pax.get(k)!)));
-  const trimmed = h.name.replace(/\/$/, '');
-  const i = trimmed.lastIndexOf('/');
-  const paxName = (i < 0 ? '' : trimmed.slice(0, i + 1)) + 'PaxHeaders.0/' + trimmed.slice(i + 1);
-  const ph = ustarBlock(paxName.slice(0, 100), 'x', {
-    mode: 0o644, uid: 0, gid: 0, size: data.length, mtime: 0, linkname: '', uname: '', gname: '', devmajor: 0, devminor: 0,
-  }, undefined);
+  const i = nameBytes.lastIndexOf(0x2f);
+  const dir = nameBytes.subarray(0, i + 1), file = nameBytes.subarray(i + 1);
+  const joined = Buffer.concat([dir, Buffer.from('PaxHeaders.0'), file.length ? Buffer.concat([Buffer.from('/'), file]) : Buffer.alloc(0)]);
+  const paxName = toAscii(joined).subarray(0, 100);
+  const ph = ustarBlock(paxName, 'x', {
+    mode: 0, uid: 0, gid: 0, size: data.length, mtime: 0, linkname: '', uname: '', gname: '', devmajor: 0, devminor: 0,
+  }, undefined, true);
   return Buffer.concat([ph, data, Buffer.alloc(pad(data.length)), main]);
 }
 
@@ -189,7 +222,7 @@ class ByteReader {
 function cstr(b: Buffer, off: number, len: number): string {
   const s = b.subarray(off, off + len);
   const z = s.indexOf(0);
-  return (z < 0 ? s : s.subarray(0, z)).toString('utf8');
+  return decodeName(z < 0 ? s : s.subarray(0, z));
 }
 
 function num(b: Buffer, off: number, len: number): number {
@@ -295,10 +328,10 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
     const prefix = magic.startsWith('ustar') ? cstr(b, 345, 155) : '';
     if (prefix && magic === 'ustar\0') name = `${prefix}/${name}`;
     if (longName !== undefined) name = longName;
-    if (pax.has('path')) name = pax.get('path')!.toString('utf8');
+    if (pax.has('path')) name = decodeName(pax.get('path')!);
     let linkname = cstr(b, 157, 100);
     if (longLink !== undefined) linkname = longLink;
-    if (pax.has('linkpath')) linkname = pax.get('linkpath')!.toString('utf8');
+    if (pax.has('linkpath')) linkname = decodeName(pax.get('linkpath')!);
     longName = longLink = undefined;
     let type: TarType;
     switch (flag) {

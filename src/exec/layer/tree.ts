@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { errnoCode } from '../../errors.js';
 import { keepXattr, normalizeLayerPath } from './entry.js';
 import { LayerCodes, fsError, layerError } from './errors.js';
+import { decodeName, fsPath } from './names.js';
 import { S_IFBLK, S_IFCHR, S_IFIFO, lsetxattr, mknod } from './native.js';
 import type { TarType } from './tar.js';
 
@@ -88,10 +89,10 @@ export class TreeWriter {
       if (this.dirs.has(cur)) continue;
       const h = this.host(cur);
       let st;
-      try { st = lstatSync(h, { throwIfNoEntry: false }); } catch (e) { throw fsError('lstat', h, e); }
+      try { st = lstatSync(fsPath(h), { throwIfNoEntry: false }); } catch (e) { throw fsError('lstat', h, e); }
       if (!st) {
         if (!create) throw layerError(LayerCodes.HARDLINK_TARGET_MISSING, `archive entry ${JSON.stringify(label)}: ${cur} does not exist`, 'The archive refers to a path it does not contain.');
-        try { mkdirSync(h, { mode: 0o755 }); } catch (e) { throw fsError('mkdir', h, e); }
+        try { mkdirSync(fsPath(h), { mode: 0o755 }); } catch (e) { throw fsError('mkdir', h, e); }
         // In a snapshot, a parent without a header must look like the lower one it shadows.
         const m = this.implicitMeta?.(cur);
         if (m) {
@@ -121,7 +122,7 @@ export class TreeWriter {
   /** Removes whatever is at rel (recursively), invalidating cached directories below it. */
   remove(rel: string): void {
     const h = this.host(rel);
-    try { rmSync(h, { recursive: true, force: true }); } catch (e) { throw fsError('remove', h, e); }
+    try { rmSync(fsPath(h), { recursive: true, force: true }); } catch (e) { throw fsError('remove', h, e); }
     this.forget(rel);
   }
 
@@ -140,7 +141,7 @@ export class TreeWriter {
       throw e;
     }
     const h = this.host(rel);
-    try { return lstatSync(h, { throwIfNoEntry: false }); } catch (e) { throw fsError('lstat', h, e); }
+    try { return lstatSync(fsPath(h), { throwIfNoEntry: false }); } catch (e) { throw fsError('lstat', h, e); }
   }
 
   /**
@@ -156,11 +157,11 @@ export class TreeWriter {
     this.ensureDir(parent, label);
     const h = this.host(rel);
     let st;
-    try { st = lstatSync(h, { throwIfNoEntry: false }); } catch (e) { throw fsError('lstat', h, e); }
+    try { st = lstatSync(fsPath(h), { throwIfNoEntry: false }); } catch (e) { throw fsError('lstat', h, e); }
     if (st) {
       if (st.isDirectory() && type === 'dir') return [h, true];
       if (st.isDirectory()) this.remove(rel);
-      else { try { rmSync(h, { force: true }); } catch (e) { throw fsError('remove', h, e); } }
+      else { try { rmSync(fsPath(h), { force: true }); } catch (e) { throw fsError('remove', h, e); } }
     }
     return [h, false];
   }
@@ -174,7 +175,7 @@ export class TreeWriter {
       if (body) for await (const c of body) parts.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
       const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
       let fd: number;
-      try { fd = openSync(h, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600); } catch (e) { throw fsError('create', h, e); }
+      try { fd = openSync(fsPath(h), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600); } catch (e) { throw fsError('create', h, e); }
       try {
         let off = 0;
         while (off < data.length) off += writeSync(fd, data, off, data.length - off);
@@ -183,7 +184,7 @@ export class TreeWriter {
       return;
     }
     let fh;
-    try { fh = await open(h, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600); } catch (e) { throw fsError('create', h, e); }
+    try { fh = await open(fsPath(h), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600); } catch (e) { throw fsError('create', h, e); }
     try {
       if (body) for await (const c of body) {
         let off = 0;
@@ -202,7 +203,7 @@ export class TreeWriter {
 
   dir(rel: string, meta: NodeMeta, label = rel): void {
     const [h, existed] = this.prepare(rel, 'dir', label);
-    if (!existed) { try { mkdirSync(h, { mode: 0o700 }); } catch (e) { throw fsError('mkdir', h, e); } }
+    if (!existed) { try { mkdirSync(fsPath(h), { mode: 0o700 }); } catch (e) { throw fsError('mkdir', h, e); } }
     this.dirs.add(rel);
     this.owner(h, meta);
     this.xattrs(h, meta.xattrs);
@@ -218,7 +219,7 @@ export class TreeWriter {
       }
     }
     const [h] = this.prepare(rel, 'symlink', label);
-    try { symlinkSync(target, h); } catch (e) { throw fsError('symlink', h, e); }
+    try { symlinkSync(fsPath(target), fsPath(h)); } catch (e) { throw fsError('symlink', h, e); }
     this.meta(h, rel, meta, true);
   }
 
@@ -228,7 +229,7 @@ export class TreeWriter {
    */
   symlinkUnchecked(rel: string, target: string, meta: NodeMeta, label = rel): void {
     const [h] = this.prepare(rel, 'symlink', label);
-    try { symlinkSync(target, h); } catch (e) { throw fsError('symlink', h, e); }
+    try { symlinkSync(fsPath(target), fsPath(h)); } catch (e) { throw fsError('symlink', h, e); }
     this.meta(h, rel, meta, true);
   }
 
@@ -245,7 +246,7 @@ export class TreeWriter {
     }
     if (t === rel) return;
     const [h] = this.prepare(rel, 'hardlink', label);
-    try { linkSync(this.host(t), h); } catch (e) { throw fsError('link', h, e); }
+    try { linkSync(fsPath(this.host(t)), fsPath(h)); } catch (e) { throw fsError('link', h, e); }
   }
 
   device(rel: string, type: 'char' | 'block' | 'fifo', major: number, minor: number, meta: NodeMeta, label = rel): void {
@@ -278,12 +279,12 @@ export class TreeWriter {
   /** Names in a directory inside the root (parents verified). */
   list(rel: string, label: string): string[] {
     const h = this.ensureDir(rel, label);
-    try { return readdirSync(h); } catch (e) { throw fsError('readdir', h, e); }
+    try { return readdirSync(fsPath(h), { encoding: 'buffer' }).map((b) => decodeName(b)); } catch (e) { throw fsError('readdir', h, e); }
   }
 
   private owner(h: string, meta: NodeMeta): void {
     if (!this.chown) return;
-    try { lchownSync(h, meta.uid, meta.gid); } catch (e) { throw fsError('lchown', h, e); }
+    try { lchownSync(fsPath(h), meta.uid, meta.gid); } catch (e) { throw fsError('lchown', h, e); }
   }
 
   private xattrs(h: string, x: Record<string, Buffer> | undefined): void {
@@ -301,10 +302,10 @@ export class TreeWriter {
   private meta(h: string, _rel: string, meta: NodeMeta, isLink: boolean): void {
     this.owner(h, meta);
     // chmod after chown: chown clears setuid/setgid.
-    if (!isLink) { try { chmodSync(h, meta.mode & 0o7777); } catch (e) { throw fsError('chmod', h, e); } }
+    if (!isLink) { try { chmodSync(fsPath(h), meta.mode & 0o7777); } catch (e) { throw fsError('chmod', h, e); } }
     // security.capability must be set after chown too (chown drops it).
     this.xattrs(h, meta.xattrs);
-    try { lutimesSync(h, meta.mtime, meta.mtime); } catch (e) { throw fsError('utimes', h, e); }
+    try { lutimesSync(fsPath(h), meta.mtime, meta.mtime); } catch (e) { throw fsError('utimes', h, e); }
   }
 
   /** Applies directory modes and mtimes, deepest first (children no longer touch them). */
@@ -314,8 +315,8 @@ export class TreeWriter {
       const m = this.dirMeta.get(rel)!;
       const h = this.host(rel);
       try {
-        chmodSync(h, m.mode & 0o7777);
-        if (!Number.isNaN(m.mtime)) lutimesSync(h, m.mtime, m.mtime);
+        chmodSync(fsPath(h), m.mode & 0o7777);
+        if (!Number.isNaN(m.mtime)) lutimesSync(fsPath(h), m.mtime, m.mtime);
       } catch (e) { throw fsError('chmod/utimes', h, e); }
     }
     this.dirMeta.clear();

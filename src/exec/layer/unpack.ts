@@ -13,13 +13,14 @@
  * Entries may come in any order; directory modes/mtimes are applied at the end.
  */
 import { spawn } from 'node:child_process';
-import { createReadStream, readlinkSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { TsbError } from '../../errors.js';
 import { OPAQUE_MARKER, WHITEOUT_PREFIX, baseOf, normalizeLayerPath, parentOf } from './entry.js';
-import { readXattrs } from './fsentry.js';
+import { readLinkName, readXattrs } from './fsentry.js';
+import { fsPath } from './names.js';
 import { MergedView } from './view.js';
 import { LayerCodes, layerError } from './errors.js';
 import { readTar, type TarHeader } from './tar.js';
@@ -220,8 +221,8 @@ async function unpack(src: Source, dir: string, mode: Mode, opts: UnpackOptions)
     if (!le) return; // tree.hardlink reports the missing target
     const st = le.stat;
     const meta: NodeMeta = { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000), xattrs: readXattrs(le.hostPath).kept };
-    if (st.isFile()) await tree.file(t, meta, createReadStream(le.hostPath), label, st.size);
-    else if (st.isSymbolicLink()) tree.symlinkUnchecked(t, readlinkSync(le.hostPath), meta, label);
+    if (st.isFile()) await tree.file(t, meta, createReadStream(fsPath(le.hostPath)), label, st.size);
+    else if (st.isSymbolicLink()) tree.symlinkUnchecked(t, readLinkName(le.hostPath), meta, label);
   };
   let entries = 0, bytes = 0;
   const sawOpaqueFor = new Set<string>();

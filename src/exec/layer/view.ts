@@ -17,11 +17,13 @@
  *   snapshots change (they never do: snapshots are immutable).
  * - Errors are TsbError TSB4413 (message names the view path; cause carries ENOENT/ENOTDIR/ELOOP).
  */
-import { createReadStream as fsCreateReadStream, lstatSync, readFileSync, readdirSync, readlinkSync, type Dirent, type Stats } from 'node:fs';
+import { createReadStream as fsCreateReadStream, lstatSync, readFileSync, readdirSync, type Dirent, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { TsbError } from '../../errors.js';
 import { LayerCodes, fsError } from './errors.js';
+import { readLinkName } from './fsentry.js';
+import { decodeName, encodeName, fsPath } from './names.js';
 import { lgetxattr } from './native.js';
 
 export interface ViewEntry {
@@ -77,7 +79,7 @@ export class MergedView {
   }
 
   private lstatHost(h: string): Stats | undefined {
-    try { return lstatSync(h, { throwIfNoEntry: false }); } catch (e) {
+    try { return lstatSync(fsPath(h), { throwIfNoEntry: false }); } catch (e) {
       const c = (e as { code?: string }).code;
       if (c === 'ENOTDIR') return undefined;
       throw fsError('lstat', h, e);
@@ -138,7 +140,7 @@ export class MergedView {
       if (e.stat.isSymbolicLink() && (!last || opts.follow)) {
         if (++links > MAX_LINKS) throw notFound(p, 'ELOOP', 'too many levels of symbolic links');
         let target: string;
-        try { target = readlinkSync(e.hostPath); } catch (err) { throw fsError('readlink', e.hostPath, err); }
+        try { target = readLinkName(e.hostPath); } catch (err) { throw fsError('readlink', e.hostPath, err); }
         if (target.startsWith('/')) stack.length = 0;
         parts = [...splitPath(target), ...parts];
         cur = undefined;
@@ -180,7 +182,7 @@ export class MergedView {
       if (e.stat.isSymbolicLink()) {
         if (++links > MAX_LINKS) throw notFound(p, 'ELOOP', 'too many levels of symbolic links');
         let target: string;
-        try { target = readlinkSync(e.hostPath); } catch (err) { throw fsError('readlink', e.hostPath, err); }
+        try { target = readLinkName(e.hostPath); } catch (err) { throw fsError('readlink', e.hostPath, err); }
         if (target.startsWith('/')) stack.length = 0;
         parts = [...splitPath(target), ...parts];
         continue;
@@ -218,19 +220,19 @@ export class MergedView {
   readlink(p: string): string {
     const e = this.must(p, false);
     if (!e.stat.isSymbolicLink()) throw new TsbError(LayerCodes.VIEW_LOOKUP, `${p}: not a symbolic link`, { hint: 'Check the path.' });
-    return readlinkSync(e.hostPath);
+    return readLinkName(e.hostPath);
   }
 
   readFile(p: string): Buffer {
     const e = this.must(p, true);
     if (!e.stat.isFile()) throw new TsbError(LayerCodes.VIEW_LOOKUP, `${p}: not a regular file`, { hint: 'Check the path.' });
-    try { return readFileSync(e.hostPath); } catch (err) { throw fsError('read', e.hostPath, err); }
+    try { return readFileSync(fsPath(e.hostPath)); } catch (err) { throw fsError('read', e.hostPath, err); }
   }
 
   createReadStream(p: string): Readable {
     const e = this.must(p, true);
     if (!e.stat.isFile()) throw new TsbError(LayerCodes.VIEW_LOOKUP, `${p}: not a regular file`, { hint: 'Check the path.' });
-    return fsCreateReadStream(e.hostPath);
+    return fsCreateReadStream(fsPath(e.hostPath));
   }
 
   /**
@@ -240,17 +242,18 @@ export class MergedView {
    */
   private children(dirKey: string): Map<string, ViewEntry> {
     const layers = this.dirLayers.get(dirKey)!;
-    const holders = new Map<string, Array<{ layer: number; d: Dirent }>>();
+    const holders = new Map<string, Array<{ layer: number; d: Dirent<Buffer> }>>();
     for (const i of layers) {
       const h = this.host(i, dirKey);
-      let ents: Dirent[];
-      try { ents = readdirSync(h, { withFileTypes: true }); } catch (err) { throw fsError('readdir', h, err); }
+      let ents: Dirent<Buffer>[];
+      try { ents = readdirSync(fsPath(h), { withFileTypes: true, encoding: 'buffer' }) as Dirent<Buffer>[]; } catch (err) { throw fsError('readdir', h, err); }
       for (const d of ents) {
-        const list = holders.get(d.name);
-        if (list) list.push({ layer: i, d }); else holders.set(d.name, [{ layer: i, d }]);
+        const name = decodeName(d.name);
+        const list = holders.get(name);
+        if (list) list.push({ layer: i, d }); else holders.set(name, [{ layer: i, d }]);
       }
     }
-    const names = [...holders.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    const names = [...holders.keys()].sort((a, b) => Buffer.compare(encodeName(a), encodeName(b)));
     const out = new Map<string, ViewEntry>();
     for (const n of names) {
       const list = holders.get(n)!;
@@ -258,7 +261,7 @@ export class MergedView {
       const key = dirKey ? `${dirKey}/${n}` : n;
       const host = this.host(top.layer, key);
       let st: Stats;
-      try { st = lstatSync(host); } catch (err) { throw fsError('lstat', host, err); }
+      try { st = lstatSync(fsPath(host)); } catch (err) { throw fsError('lstat', host, err); }
       if (isWhiteout(st)) continue;
       if (st.isDirectory() && !this.dirLayers.has(key)) {
         const set = [top.layer];

@@ -29,6 +29,7 @@ import {
   type LayerEntry, OPAQUE_MARKER, WHITEOUT_PREFIX, baseOf, checkEntry, compareLayerPaths, keepXattr, parentOf,
 } from './entry.js';
 import { LayerCodes, fsError, layerError } from './errors.js';
+import { fsPath } from './names.js';
 import { END_OF_ARCHIVE, type TarHeader, type TarType, encodeHeader, padding } from './tar.js';
 
 export interface LayerWriterOptions {
@@ -235,7 +236,7 @@ export class LayerWriter {
     // threadpool round trips per file by ~5x. Large files stream in 1 MiB reads below.
     const SMALL = 256 << 10;
     let fd: number;
-    try { fd = openSync(path, 'r'); } catch (e) { throw fsError('open', path, e); }
+    try { fd = openSync(fsPath(path), 'r'); } catch (e) { throw fsError('open', path, e); }
     let small: Buffer | undefined;
     try {
       const st = fstatSync(fd);
@@ -266,7 +267,7 @@ export class LayerWriter {
       return;
     }
     let fh;
-    try { fh = await open(path, 'r'); } catch (e) { throw fsError('open', path, e); }
+    try { fh = await open(fsPath(path), 'r'); } catch (e) { throw fsError('open', path, e); }
     try {
       const st = await fh.stat();
       const size = declared ?? st.size;
