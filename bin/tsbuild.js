@@ -1,7 +1,213 @@
 #!/usr/bin/env node
 // Entry point: the compiled CLI lives in dist/ (`npm run build`, run by `npm ci` through `prepare`).
-import { main } from '../dist/src/cli/main.js';
+//
+// Fast load (why): a no-op rebuild is mostly process start-up. Loading the CLI as ~60 ES modules
+// costs ~100 ms on a 2-core machine (resolution, package.json lookups, compiling without a code
+// cache). So the first run after a build packs the compiled modules into one file
+// (dist/.fastload/pack.bin, made by fastload-build.js), and later runs compile each module they
+// actually use from it as a vm.Script with a V8 code cache (cache.bin), lazily, keeping each
+// module's file name and line numbers for stack traces. The pack is used only while every
+// module's size and mtime still match dist/ (a rebuild makes it stale, and it is remade); a module
+// graph the packer does not support is loaded as ES modules, as before. TSBUILD_FASTLOAD=0 turns
+// it off. Writes are best effort (temp file + rename); a read-only install falls back to
+// $XDG_CACHE_HOME/tsbuild (or ~/.cache/tsbuild), else to plain ES module loading.
+import { readFileSync, statSync, writeFileSync, renameSync, mkdirSync, unlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, posix } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import vm from 'node:vm';
 
+const binDir = dirname(fileURLToPath(import.meta.url));
+const distRoot = join(binDir, '..', 'dist');
+const ENTRY = 'src/cli/main.js';
+
+function packDirs() {
+  const dirs = [join(distRoot, '.fastload')];
+  const home = process.env.HOME;
+  const base = process.env.XDG_CACHE_HOME || (home ? join(home, '.cache') : undefined);
+  if (base) dirs.push(join(base, 'tsbuild', 'fastload', encodeURIComponent(distRoot)));
+  return dirs;
+}
+
+/** Whether every recorded [size, mtimeMs] still matches its file in dist/. */
+function fresh(stamps) {
+  for (const rel in stamps) {
+    const want = stamps[rel];
+    let st;
+    try { st = statSync(join(distRoot, rel)); } catch { return false; }
+    if (st.size !== want[0] || st.mtimeMs !== want[1]) return false;
+  }
+  return true;
+}
+
+/** The pack: {dir, id, modules: {rel: [size, mtimeMs, byteOffset, byteLength]}, buf, codeAt} or a refusal. */
+function readPack() {
+  for (const dir of packDirs()) {
+    let buf;
+    try { buf = readFileSync(join(dir, 'pack.bin')); } catch { continue; }
+    try {
+      const n = buf.readUInt32LE(0);
+      const head = JSON.parse(buf.toString('utf8', 4, 4 + n));
+      if (head.version !== 1 || head.node !== process.version) continue;
+      if (!fresh(head.modules)) continue;
+      return { dir, id: head.id, modules: head.modules, refused: head.refused, buf, codeAt: 4 + n };
+    } catch { continue; }
+  }
+  return undefined;
+}
+
+function readCache(dir, id) {
+  let buf;
+  try { buf = readFileSync(join(dir, 'cache.bin')); } catch { return new Map(); }
+  try {
+    const n = buf.readUInt32LE(0);
+    const head = JSON.parse(buf.toString('utf8', 4, 4 + n));
+    if (head.id !== id || head.v8 !== process.versions.v8) return new Map();
+    const m = new Map();
+    for (const rel in head.entries) { const [o, l] = head.entries[rel]; m.set(rel, buf.subarray(4 + n + o, 4 + n + o + l)); }
+    return m;
+  } catch { return new Map(); }
+}
+
+function writeAtomic(dir, name, parts) {
+  mkdirSync(dir, { recursive: true });
+  const tmp = join(dir, `${name}.${process.pid}.${Date.now()}.tmp`);
+  try {
+    writeFileSync(tmp, Buffer.concat(parts));
+    renameSync(tmp, join(dir, name));
+  } catch (e) {
+    try { unlinkSync(tmp); } catch { /* gone */ }
+    throw e;
+  }
+}
+
+function withHeader(head, body = []) {
+  const h = Buffer.from(JSON.stringify(head));
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(h.length, 0);
+  return [len, h, ...body];
+}
+
+/** Write to the first pack dir that takes it. */
+function writeFirst(name, parts, preferred) {
+  const dirs = preferred ? [preferred, ...packDirs().filter((d) => d !== preferred)] : packDirs();
+  for (const dir of dirs) {
+    try { writeAtomic(dir, name, parts); return dir; } catch { /* next */ }
+  }
+  return undefined;
+}
+
+/** Made after a run that loaded the ES modules: the pack for the next runs (or a refusal record). */
+async function makePack() {
+  const { buildPack, Refuse } = await import('./fastload-build.js');
+  const id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+  let packed;
+  try {
+    packed = buildPack(distRoot, ENTRY);
+  } catch (e) {
+    if (!(e instanceof Refuse)) return;
+    // Remember the refusal (until dist changes) so every run does not try again.
+    const st = statSync(join(distRoot, ENTRY));
+    writeFirst('pack.bin', withHeader({ version: 1, node: process.version, id, refused: e.message, modules: { [ENTRY]: [st.size, st.mtimeMs] } }));
+    return;
+  }
+  const modules = {};
+  const bodies = [];
+  let off = 0;
+  for (const [rel, m] of Object.entries(packed.manifest.modules)) {
+    const b = Buffer.from(packed.code.slice(m.offset, m.offset + m.length), 'utf8');
+    modules[rel] = [m.size, m.mtimeMs, off, b.length];
+    bodies.push(b);
+    off += b.length;
+  }
+  writeFirst('pack.bin', withHeader({ version: 1, node: process.version, id, modules }, bodies));
+}
+
+function runPacked(pack) {
+  const cache = readCache(pack.dir, pack.id);
+  const loaded = new Map(); // rel -> Promise<namespace>
+  const scripts = new Map(); // rel -> {script, stale}
+  let nodeRequire;
+  const star = (target, src) => {
+    for (const k of Object.keys(src)) {
+      if (k !== 'default' && !Object.prototype.hasOwnProperty.call(target, k)) Object.defineProperty(target, k, { enumerable: true, get: () => src[k] });
+    }
+  };
+  const exp = (target, getters) => {
+    for (const k in getters) Object.defineProperty(target, k, { enumerable: true, get: getters[k] });
+  };
+  const load = (rel) => {
+    let p = loaded.get(rel);
+    if (!p) { p = evaluate(rel); loaded.set(rel, p); }
+    return p;
+  };
+  const evaluate = async (rel) => {
+    const m = pack.modules[rel];
+    if (!m) throw new Error(`tsbuild fast load: ${rel} is not in the pack`);
+    const ns = Object.create(null);
+    Object.defineProperty(ns, Symbol.toStringTag, { value: 'Module' });
+    const abs = join(distRoot, rel);
+    const src = pack.buf.toString('utf8', pack.codeAt + m[2], pack.codeAt + m[2] + m[3]);
+    const cd = cache.get(rel);
+    const script = new vm.Script(src, { filename: abs, lineOffset: -1, ...(cd ? { cachedData: cd } : {}) });
+    scripts.set(rel, { script, stale: !cd || script.cachedDataRejected === true });
+    const url = pathToFileURL(abs).href;
+    const req = (key, kind) => {
+      if (kind === 0) return load(key);
+      nodeRequire ??= createRequire(join(distRoot, ENTRY));
+      return nodeRequire(key);
+    };
+    req.exp = exp;
+    req.star = star;
+    const imp = (spec) => {
+      if (typeof spec === 'string' && (spec.startsWith('./') || spec.startsWith('../'))) {
+        const key = posix.normalize(posix.join(posix.dirname(rel), spec));
+        if (pack.modules[key]) return load(key);
+        return import(new URL(spec, url).href);
+      }
+      return import(spec);
+    };
+    imp.meta = { url, filename: abs, dirname: dirname(abs), resolve: (s) => new URL(s, url).href };
+    await script.runInThisContext().call(undefined, ns, req, imp);
+    return ns;
+  };
+  process.once('exit', () => {
+    // Code caches for the modules this run compiled without one (first runs only).
+    let changed = false;
+    for (const s of scripts.values()) if (s.stale) { changed = true; break; }
+    if (!changed) return;
+    try {
+      const entries = {};
+      const bodies = [];
+      let off = 0;
+      const add = (rel, data) => { entries[rel] = [off, data.length]; bodies.push(data); off += data.length; };
+      for (const [rel, s] of scripts) add(rel, s.stale ? s.script.createCachedData() : cache.get(rel));
+      for (const [rel, data] of cache) if (!scripts.has(rel)) add(rel, data);
+      writeFirst('cache.bin', withHeader({ id: pack.id, v8: process.versions.v8, entries }, bodies), pack.dir);
+    } catch { /* best effort */ }
+  });
+  return load(ENTRY);
+}
+
+async function start() {
+  if (process.env.TSBUILD_FASTLOAD !== '0') {
+    let pack;
+    try { pack = readPack(); } catch { pack = undefined; }
+    if (pack && !pack.refused) return runPacked(pack);
+    if (!pack) {
+      let ran = false;
+      // After the command (its output is out), pack the modules for the next run.
+      process.once('beforeExit', () => {
+        if (ran) return;
+        ran = true;
+        makePack().catch(() => undefined);
+      });
+    }
+  }
+  return import('../dist/src/cli/main.js');
+}
+
+const { main } = await start();
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err) => { console.error('tsbuild: internal error:', err); process.exitCode = 70; },
