@@ -1000,7 +1000,8 @@ export class BuildExecutor {
           unpackDirs.push(dir);
           const { unpackLayerFlat } = await import('./layer/unpack.js');
           const { createReadStream } = await import('node:fs');
-          await unpackLayerFlat(createReadStream((source as ContextFS).absPath(a)), dir, {} as never);
+          // Archive symlinks are followed inside the destination, as BuildKit's ADD does.
+          await unpackLayerFlat(createReadStream((source as ContextFS).absPath(a)), dir, { followArchiveSymlinks: true });
           const unpacked = await walkHostDir(dir);
           const firstByIno = new Map<number, string>();
           for (const u of unpacked) {

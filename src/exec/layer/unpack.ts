@@ -6,7 +6,8 @@
  * treat it as hostile (see TreeWriter in tree.ts for the safety contract) and write nothing
  * outside `dir`. Errors are TsbError TSB44xx naming the entry.
  *
- * Symlinks the archive itself placed are never followed (TSB4403). Symlinks that were there
+ * Symlinks the archive itself placed are never followed (TSB4403; flat mode with
+ * followArchiveSymlinks follows them inside `dir`, for ADD). Symlinks that were there
  * before it (earlier layers: in `lowers` for a snapshot, in `dir` for flat) are followed like
  * containerd does, but chroot-style, inside the root. Hardlinks may name a file of this layer, or
  * (snapshot with lowers) of a lower layer, which is then copied up first, as overlayfs does.
@@ -145,6 +146,13 @@ export interface UnpackOptions extends TreeWriterOptions {
    * whiteouts that hide nothing in the lowers are not materialized.
    */
   lowers?: readonly string[] | undefined;
+  /**
+   * Flat mode only: also follow symlinks THIS archive placed, chroot-style inside `dir`, as
+   * BuildKit's ADD extracts a local tar (`linkdir -> /etc` then `linkdir/f` lands at `etc/f` of the
+   * destination, never outside it). Default false: layers and `load` reject writing through an
+   * archive's own symlink (TSB4403).
+   */
+  followArchiveSymlinks?: boolean | undefined;
 }
 
 export interface UnpackResult {
@@ -192,7 +200,7 @@ async function unpack(src: Source, dir: string, mode: Mode, opts: UnpackOptions)
     for (let i = 0; i < comps.length - 1; i++) {
       const next = prefix ? `${prefix}/${comps[i]}` : comps[i]!;
       let target: string | undefined;
-      if (!written.has(next) && !tree.isKnownDir(next)) {
+      if ((!written.has(next) || (mode === 'flat' && opts.followArchiveSymlinks)) && !tree.isKnownDir(next)) {
         const st = tree.lstatEntry(next, label);
         if (mode === 'flat') {
           if (st?.isSymbolicLink()) target = new MergedView([dir]).rootPath('/' + next);

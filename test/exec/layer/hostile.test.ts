@@ -84,6 +84,32 @@ describe('hostile archives', () => {
     expect(readFileSync(join(a.target, 'y'), 'utf8')).toBe('in');
   });
 
+  test('ADD (flat, followArchiveSymlinks): the archive\'s own symlinks are followed INSIDE the target only', async () => {
+    const a = arena();
+    await unpackLayerFlat(streamOf(rawTar([
+      { name: 'linkdir', type: 'symlink', linkname: '/etc' }, // as BuildKit 0.25: lands at <target>/etc/f
+      { name: 'linkdir/through-link.txt', data: Buffer.from('through') },
+      { name: 'esc', type: 'symlink', linkname: '/' },
+      { name: 'esc/x', data: Buffer.from('root of the target') },
+      { name: 'hostabs', type: 'symlink', linkname: a.outside },
+      { name: 'hostabs/y', data: Buffer.from('still inside') },
+      { name: 'h', type: 'hardlink', linkname: 'linkdir/through-link.txt' },
+    ])), a.target, { followArchiveSymlinks: true });
+    untouched(a);
+    const t = describeTree(a.target);
+    expect(t.linkdir).toMatchObject({ type: 'symlink', target: '/etc' });
+    expect(t.etc).toMatchObject({ type: 'dir', mode: '755', uid: 0 });
+    expect(readFileSync(join(a.target, 'etc/through-link.txt'), 'utf8')).toBe('through');
+    expect(readFileSync(join(a.target, 'x'), 'utf8')).toBe('root of the target');
+    expect(readFileSync(join(a.target, a.outside, 'y'), 'utf8')).toBe('still inside');
+    expect(t.h!.link).toBe(t['etc/through-link.txt']!.link);
+    // Escaping relative links are still refused (nothing to follow out of the target).
+    const b = arena();
+    await expect(unpackLayerFlat(streamOf(rawTar([{ name: 'up', type: 'symlink', linkname: '../../outside' }, { name: 'up/z', data: Buffer.from('x') }])), b.target, { followArchiveSymlinks: true }))
+      .rejects.toMatchObject({ code: 'TSB4402' });
+    untouched(b);
+  });
+
   test('a file entry replacing an archive symlink replaces the link, not its target', async () => {
     const a = arena();
     await unpackLayerToSnapshot(streamOf(rawTar([
