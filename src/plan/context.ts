@@ -8,13 +8,13 @@
  * same timestamp granule would otherwise go unnoticed). On disk:
  *   <store>/tsbuild/statcache/v1/<sha256(context path)>.json
  *   { "version": 1, "root": "/abs/ctx", "files": { "rel/path": [ino, size, mtimeNs, ctimeNs, "sha256:…"] } }
- * written temp + fsync + rename; a corrupt or foreign file is ignored (rebuilt).
+ * written temp + rename (no fsync: a cache); a corrupt or foreign file is ignored (rebuilt).
  *
  * Safety: everything is read relative to the context root; `resolve()` follows symlinks INSIDE the
  * context only and fails with TSB4001 when one leads out — the host is never read through a link.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync, fsyncSync, closeSync, renameSync, readlinkSync } from 'node:fs';
+import { createReadStream, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync, closeSync, renameSync, readlinkSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
 import { TsbError } from '../errors.js';
 import { IgnoreMatcher, cleanPath } from './dockerignore.js';
@@ -81,33 +81,44 @@ export class BuildContext {
     const ctx = new BuildContext(root, opts);
     ctx.loadStatCache();
     ctx.entries.set('', toEntry('', st, undefined));
-    ctx.walk('');
+    ctx.walk('', root);
     return ctx;
   }
 
-  private walk(dir: string): void {
-    const abs = dir === '' ? this.root : join(this.root, dir);
+  // Runs once per build over every context entry, mostly before V8 has optimised anything: kept
+  // lean (string concatenation, not path.join; the default sort, which is the same UTF-16 order as
+  // byteCompare without a callback; one object shape per entry). A sync lstat beats the thread
+  // pool here: the inodes are cached and the per-call JS cost dominates.
+  private walk(dir: string, abs: string): void {
     let names: string[];
     try { names = readdirSync(abs); } catch (e) {
       throw new TsbError('TSB3022', `cannot read context directory ${dir || '.'}`, { cause: e });
     }
-    names.sort(byteCompare);
+    names.sort();
     const included: string[] = [];
+    const ignore = this.ignore.empty ? undefined : this.ignore;
+    const prefix = abs.endsWith('/') ? abs : abs + '/';
     for (const name of names) {
-      const rel = dir === '' ? name : `${dir}/${name}`;
-      const st = lstatSync(join(abs, name), { bigint: true });
-      const ignored = !this.ignore.empty && this.ignore.ignores(rel);
+      const rel = dir === '' ? name : dir + '/' + name;
+      const path = prefix + name;
+      const ignored = ignore !== undefined && ignore.ignores(rel);
+      let st;
+      try { st = lstatSync(path, { bigint: true }); } catch (e) {
+        // A name that is not UTF-8 comes back from readdir with U+FFFD and cannot be found again.
+        if (name.includes('\uFFFD') && ignored) continue;
+        throw contextEntryError(rel, e);
+      }
       if (st.isDirectory()) {
-        if (ignored && !this.ignore.mayReincludeBelow(rel)) continue;
+        if (ignored && !ignore.mayReincludeBelow(rel)) continue;
         const e = toEntry(rel, st, undefined);
         this.entries.set(rel, e);
         const before = this.entries.size;
-        this.walk(rel);
+        this.walk(rel, path);
         if (ignored && this.entries.size === before) { this.entries.delete(rel); this.kids.delete(rel); continue; }
         included.push(name);
       } else {
         if (ignored) continue;
-        const link = st.isSymbolicLink() ? readlinkSync(join(abs, name)) : undefined;
+        const link = st.isSymbolicLink() ? readlinkSync(path) : undefined;
         this.entries.set(rel, toEntry(rel, st, link));
         included.push(name);
       }
@@ -125,7 +136,7 @@ export class BuildContext {
   }
 
   abs(rel: string): string {
-    return rel === '' ? this.root : join(this.root, rel);
+    return rel === '' ? this.root : this.root.endsWith('/') ? this.root + rel : this.root + '/' + rel;
   }
 
   /**
@@ -173,18 +184,26 @@ export class BuildContext {
   digest(rel: string): Promise<string> {
     let p = this.digests.get(rel);
     if (!p) {
-      p = this.computeDigest(rel);
+      // A stat-cache hit (every file of a no-op rebuild) costs no async function frame.
+      const d = this.statCached(rel);
+      p = d !== undefined ? Promise.resolve(d) : this.computeDigest(rel);
       this.digests.set(rel, p);
     }
     return p;
   }
 
+  /** The digest the stat cache holds for rel when its stat still matches, else undefined. */
+  private statCached(rel: string): string | undefined {
+    const c = this.statCache[rel];
+    if (c === undefined) return undefined;
+    const e = this.entries.get(rel);
+    if (e === undefined || e.type !== 'file') return undefined;
+    return c[1] === e.size && c[2] === String(e.mtimeNs) && c[3] === String(e.ctimeNs) && c[0] === String(e.ino) ? c[4] : undefined;
+  }
+
   /** Whether digest(rel) would be answered from the stat cache (no read). */
   isStatCached(rel: string): boolean {
-    if (this.digests.has(rel)) return true;
-    const e = this.entries.get(rel);
-    const c = this.statCache[rel];
-    return !!(e && c && c[0] === String(e.ino) && c[1] === e.size && c[2] === String(e.mtimeNs) && c[3] === String(e.ctimeNs));
+    return this.digests.has(rel) || this.statCached(rel) !== undefined;
   }
 
   /**
@@ -224,10 +243,8 @@ export class BuildContext {
   private async computeDigest(rel: string): Promise<string> {
     const e = this.entries.get(rel);
     if (!e || e.type !== 'file') throw new Error(`internal: digest of non-file ${rel}`);
-    const c = this.statCache[rel];
-    if (c && c[0] === String(e.ino) && c[1] === e.size && c[2] === String(e.mtimeNs) && c[3] === String(e.ctimeNs)) {
-      return c[4];
-    }
+    const cached = this.statCached(rel);
+    if (cached !== undefined) return cached;
     const h = createHash('sha256');
     let n = 0;
     if (e.size <= SMALL_FILE) {
@@ -267,18 +284,22 @@ export class BuildContext {
     } catch { /* absent or unreadable: start empty */ }
   }
 
-  /** Persist the stat cache (only entries still in the context). Best effort: a failure is ignored. */
+  /**
+   * Persist the stat cache (only entries still in the context). Best effort: a failure is ignored.
+   * Not fsynced (why): it is a cache — after a power cut a missing, empty or torn file fails to
+   * parse and the next build simply re-hashes — and an fsync costs a cold build milliseconds.
+   */
   saveStatCache(): void {
     if (!this.statCacheFile || !this.statCacheDirty) return;
     const files: StatCacheFile['files'] = {};
-    for (const [k, v] of Object.entries(this.statCache)) if (this.entries.has(k)) files[k] = v;
+    for (const k in this.statCache) if (this.entries.has(k)) files[k] = this.statCache[k]!;
     const body: StatCacheFile = { version: 1, root: this.root, files };
     try {
       const dir = join(this.statCacheFile, '..');
       mkdirSync(dir, { recursive: true });
       const tmp = `${this.statCacheFile}.${process.pid}.${Date.now()}.tmp`;
       const fd = openSync(tmp, 'w', 0o644);
-      try { writeSync(fd, JSON.stringify(body)); fsyncSync(fd); } finally { closeSync(fd); }
+      try { writeSync(fd, JSON.stringify(body)); } finally { closeSync(fd); }
       renameSync(tmp, this.statCacheFile);
       this.statCacheDirty = false;
     } catch { /* the cache is an optimisation */ }
@@ -293,6 +314,20 @@ function toEntry(rel: string, st: import('node:fs').BigIntStats, linkTarget: str
     mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino,
     ...(linkTarget !== undefined ? { linkTarget } : {}),
   };
+}
+
+/**
+ * Why a walked entry could not be read. A non-UTF-8 name (readdir decodes it lossily, U+FFFD) is
+ * refused with a code: BuildKit refuses it too (its context transfer carries names as UTF-8
+ * strings: `grpc: string field contains invalid UTF-8`). A file removed mid-walk is a context error.
+ */
+function contextEntryError(rel: string, cause: unknown): TsbError {
+  if (rel.includes('\uFFFD')) {
+    return new TsbError('TSB3023', `context file name is not valid UTF-8: ${JSON.stringify(rel)}`, {
+      cause, hint: 'rename the file (names are sent as UTF-8, BuildKit refuses it too) or exclude it in .dockerignore.',
+    });
+  }
+  return new TsbError('TSB3022', `cannot read context entry ${rel}`, { cause });
 }
 
 /** Whether a relative path climbs above its start (`a/../../b`). */
