@@ -959,7 +959,12 @@ export class BuildExecutor {
           }
           const o = ownerOf(it.src);
           const e: LayerEntry = { path: it.dest, type: it.src.type === 'other' ? 'file' : it.src.type, mode: modeOf(it.src), uid: o.uid, gid: o.gid, mtime: it.src.mtime };
-          if (it.src.type === 'other') continue; // sockets/fifos/devices are not copied
+          if (it.src.type === 'other') {
+            // Fifos and devices are recreated, as `cp -a` as root (BuildKit 0.25); a tar cannot hold a socket.
+            if (it.src.special === undefined || it.src.special === 'socket') continue;
+            e.type = it.src.special;
+            if (it.src.special !== 'fifo') { e.devmajor = it.src.devmajor ?? 0; e.devminor = it.src.devminor ?? 0; }
+          }
           if (it.src.type === 'file' && it.src.linkId !== undefined && firstOfLink.has(it.src.linkId)) {
             // Hardlinked in the source, hardlinked in the layer (BuildKit keeps links within a copy).
             e.type = 'hardlink';

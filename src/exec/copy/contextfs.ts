@@ -4,6 +4,7 @@
  * one leads out). Files keep their mode and mtime; their owner is 0:0 in the image (BuildKit's
  * context transfer drops host ownership), so `uid`/`gid` are left out here.
  */
+import { lstatSync } from 'node:fs';
 import type { BuildContext, CtxEntry } from '../../plan/context.js';
 import type { SourceFS, SrcNode } from './select.js';
 
@@ -16,7 +17,23 @@ export class ContextFS implements SourceFS {
       mtime: Number(e.mtimeNs / 1_000_000_000n),
       ...(e.type === 'file' ? { linkId: `ino:${e.ino}` } : {}),
       ...(e.linkTarget !== undefined ? { linkTarget: e.linkTarget } : {}),
+      ...(e.type === 'other' ? this.special(e) : {}),
     };
+  }
+
+  /** Fifo, device (with its numbers, read at copy time: rare) or socket. */
+  private special(e: CtxEntry): Pick<SrcNode, 'special' | 'devmajor' | 'devminor'> {
+    const fmt = e.mode & 0o170000;
+    if (fmt === 0o010000) return { special: 'fifo' };
+    if (fmt === 0o020000 || fmt === 0o060000) {
+      let rdev = 0;
+      try { rdev = lstatSync(this.ctx.abs(e.rel)).rdev; } catch { /* vanished: 0,0 */ }
+      // glibc's gnu_dev_major/minor split of a 64-bit dev_t.
+      const major = ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
+      const minor = (rdev & 0xff) | ((rdev >>> 12) & ~0xff);
+      return { special: fmt === 0o020000 ? 'char' : 'block', devmajor: major, devminor: minor };
+    }
+    return { special: 'socket' };
   }
 
   async lstat(path: string): Promise<SrcNode | undefined> {
@@ -38,6 +55,7 @@ export class ContextFS implements SourceFS {
     const perm = node.perm.toString(8).padStart(4, '0');
     if (node.type === 'file') return `file ${perm} 0:0 ${await this.ctx.digest(node.path)}`;
     if (node.type === 'symlink') return `symlink ${perm} 0:0 ${node.linkTarget}`;
+    if (node.special !== undefined) return `${node.special} ${perm} 0:0 ${node.devmajor ?? 0},${node.devminor ?? 0}`;
     return `${node.type} ${perm} 0:0 -`;
   }
 

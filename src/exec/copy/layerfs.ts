@@ -28,6 +28,9 @@ export interface IdxEntry {
   readonly offset: number;
   /** Which blob (path on disk). */
   readonly blob: string;
+  /** 'char'/'block' device numbers. */
+  readonly devmajor?: number;
+  readonly devminor?: number;
 }
 
 export interface LayerIndex {
@@ -141,6 +144,7 @@ export function indexLayer(blobPath: string): LayerIndex {
         entries.set(path, {
           type, mode: num(b, 100, 8) & 0o7777, uid, gid, size: type === 'file' ? size : 0, mtime,
           linkname: type === 'hardlink' ? cleanName(linkname) : linkname, offset: dataAt, blob: blobPath,
+          ...(type === 'char' || type === 'block' ? { devmajor: num(b, 329, 8), devminor: num(b, 337, 8) } : {}),
         });
       }
       pos = next;
@@ -252,6 +256,8 @@ export class LayerFS implements SourceFS, DestView {
       path, type, perm: e.mode & 0o7777, size: c.type === 'file' ? c.size : 0, mtime: e.mtime, uid: e.uid, gid: e.gid,
       ...(c.type === 'file' ? { linkId: `blob:${c.blob}:${c.offset}` } : {}),
       ...(c.type === 'symlink' ? { linkTarget: c.linkname } : {}),
+      ...(c.type === 'fifo' ? { special: 'fifo' as const } : {}),
+      ...(c.type === 'char' || c.type === 'block' ? { special: c.type, devmajor: c.devmajor ?? 0, devminor: c.devminor ?? 0 } : {}),
     };
   }
 

@@ -40,6 +40,10 @@ export interface SrcNode {
   /** Owner in the source (images/stages); context files are owned by 0:0 in the result. */
   readonly uid?: number;
   readonly gid?: number;
+  /** type 'other': which special file (COPY recreates fifos and devices like `cp -a` as root; sockets are skipped). */
+  readonly special?: 'fifo' | 'char' | 'block' | 'socket';
+  readonly devmajor?: number;
+  readonly devminor?: number;
 }
 
 export interface SourceFS {
