@@ -1025,8 +1025,13 @@ export class BuildExecutor {
             if (u.type === 'file' && u.nlink > 1) firstByIno.set(u.ino, path);
             if (u.type === 'file') { e.source = { path: join(dir, u.rel) }; e.size = u.size; }
             if (u.type === 'symlink') e.linkname = u.link!;
+            if (u.type === 'char' || u.type === 'block') {
+              // The archive's device nodes are made too (tar -x as root); glibc's dev_t split.
+              e.devmajor = ((u.rdev >>> 8) & 0xfff) | (Math.floor(u.rdev / 2 ** 32) & ~0xfff);
+              e.devminor = (u.rdev & 0xff) | ((u.rdev >>> 12) & ~0xff);
+            }
             entries.push(e);
-            extra.push({ dest: path, src: { path: u.rel, type: u.type === 'fifo' ? 'other' : u.type, perm: u.perm, size: u.size, mtime: u.mtime } });
+            extra.push({ dest: path, src: { path: u.rel, type: u.type === 'fifo' || u.type === 'char' || u.type === 'block' ? 'other' : u.type, perm: u.perm, size: u.size, mtime: u.mtime } });
           }
         }
         const allItems = [...sel.items.filter((i) => !archives.has(i.src.path)), ...extra];
@@ -1187,9 +1192,9 @@ function isTarHeader(h: Buffer): boolean {
   return sum === want;
 }
 
-interface HostEntry { rel: string; type: 'file' | 'dir' | 'symlink' | 'fifo'; perm: number; uid: number; gid: number; size: number; mtime: number; link?: string; ino: number; nlink: number }
+interface HostEntry { rel: string; type: 'file' | 'dir' | 'symlink' | 'fifo' | 'char' | 'block'; perm: number; uid: number; gid: number; size: number; mtime: number; link?: string; ino: number; nlink: number; rdev: number }
 
-/** Entries of an unpacked archive dir (files, dirs, links, fifos), sorted, with inode identity. */
+/** Entries of an unpacked archive dir (files, dirs, links, fifos, devices), sorted, with inode identity. */
 async function walkHostDir(root: string): Promise<HostEntry[]> {
   const out: HostEntry[] = [];
   const walk = async (rel: string) => {
@@ -1197,9 +1202,10 @@ async function walkHostDir(root: string): Promise<HostEntry[]> {
     for (const n of names) {
       const r = rel ? `${rel}/${n}` : n;
       const s = await lstat(join(root, r));
-      const type = s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'symlink' : s.isFile() ? 'file' : s.isFIFO() ? 'fifo' : undefined;
+      const type = s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'symlink' : s.isFile() ? 'file' : s.isFIFO() ? 'fifo'
+        : s.isCharacterDevice() ? 'char' : s.isBlockDevice() ? 'block' : undefined;
       if (!type) continue;
-      out.push({ rel: r, type, perm: s.mode & 0o7777, uid: s.uid, gid: s.gid, size: type === 'file' ? s.size : 0, mtime: Math.trunc(s.mtimeMs / 1000), ino: s.ino, nlink: s.nlink, ...(type === 'symlink' ? { link: await readlink(join(root, r)) } : {}) });
+      out.push({ rel: r, type, perm: s.mode & 0o7777, uid: s.uid, gid: s.gid, size: type === 'file' ? s.size : 0, mtime: Math.trunc(s.mtimeMs / 1000), ino: s.ino, nlink: s.nlink, rdev: s.rdev, ...(type === 'symlink' ? { link: await readlink(join(root, r)) } : {}) });
       if (type === 'dir') await walk(r);
     }
   };

@@ -26,13 +26,32 @@ import { createHash } from 'node:crypto';
 
 export const RECIPE_VERSION = 'v2';
 
+/**
+ * Per step kind recipe versions, on top of RECIPE_VERSION: bump ONE line here whenever what that
+ * kind of step produces changes (layer content or config), so records written by older code miss
+ * instead of handing back the old (wrong) result. History:
+ *   RUN  run2   hardlinks to lower files kept, non-UTF-8 names (05a0869)
+ *   COPY copy3  context links chroot-style, several files onto a non-dir path, dir onto file is
+ *               TSB4012 (7387112); --link keeps existing parents (34d128c); fifos/devices copied
+ *   ADD  add3   as COPY, plus archive hardlinks/fifos (7387112) and symlinks followed inside the
+ *               destination (b32cd69)
+ * Kinds not listed use the bare RECIPE_VERSION.
+ */
+export const STEP_RECIPES: Readonly<Record<string, string>> = { RUN: 'run2', COPY: 'copy3', ADD: 'add3' };
+
 export type KeyInputs = Record<string, string>;
 
-export function computeKey(parent: string | undefined, inputs: KeyInputs): string {
+/** The first line hashed into a key: the recipe version and the step kind's own version. */
+export function recipeHeader(op: string | undefined, recipes: Readonly<Record<string, string>> = STEP_RECIPES): string {
+  const kind = op !== undefined ? recipes[op] : undefined;
+  return `tsbuild-cachekey-${RECIPE_VERSION}${kind !== undefined ? `-${kind}` : ''}\n`;
+}
+
+export function computeKey(parent: string | undefined, inputs: KeyInputs, recipes: Readonly<Record<string, string>> = STEP_RECIPES): string {
   const sorted: KeyInputs = {};
   for (const k of Object.keys(inputs).sort()) sorted[k] = inputs[k]!;
   const h = createHash('sha256');
-  h.update(`tsbuild-cachekey-${RECIPE_VERSION}${inputs.op === 'RUN' ? '-run2' : ''}\n`); // run2: RUN layers keep hardlinks to lower files, non-UTF-8 names
+  h.update(recipeHeader(inputs.op, recipes));
   h.update(JSON.stringify({ parent: parent ?? null, inputs: sorted }));
   return `${RECIPE_VERSION}:sha256:${h.digest('hex')}`;
 }
