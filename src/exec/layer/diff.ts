@@ -35,6 +35,7 @@ import type { BlobStore, Digest, Snapshots } from '../../../store/types.js';
 import { type LayerEntry, compareLayerPaths, keepXattr } from './entry.js';
 import { LayerCodes, fsError, layerError } from './errors.js';
 import { entryFromStat, readLinkName, readXattrs, statType } from './fsentry.js';
+import { forgetExactMtimes } from './mtimes.js';
 import { decodeName, fsPath } from './names.js';
 import { lgetxattr } from './native.js';
 import { chainIds, keepUpperAsSnapshot } from './snapshot.js';
@@ -249,6 +250,7 @@ export async function commitUpperdir(store: { blobs: Pick<BlobStore, 'put'> }, u
   if (keep) {
     const chain = chainIds([...keep.lowerDiffIds, res.diffId]).at(-1)!;
     await keepUpperAsSnapshot(keep.snapshots, upperdir, chain, diff);
+    forgetExactMtimes(res.diffId); // the upper has them all
   }
   return res;
 }

@@ -35,6 +35,12 @@ export interface LayerEntry {
   gid?: number;
   /** Seconds since the epoch (fractions are truncated, like BuildKit). Default 0. */
   mtime?: number;
+  /**
+   * The exact mtime in nanoseconds, for the layer's SNAPSHOT only (never in the tar: see
+   * mtimes.ts). Optional: for `path` sources the writer takes it from the file itself when the
+   * file's whole seconds equal `mtime`.
+   */
+  mtimeNs?: bigint;
   /** Extended attributes, written as PAX `SCHILY.xattr.NAME` (binary-safe). Filtered by keepXattr(). */
   xattrs?: Record<string, Buffer>;
   /** type 'file': the content (absent = empty file). */

@@ -1,5 +1,7 @@
 /**
  * Layer snapshots: each layer unpacked ALONE in overlay lowerdir form (unpackLayerToSnapshot),
+ * files keeping their nanosecond mtimes when this process wrote the layer (mtimes.ts), or a RUN's
+ * upper dir kept as is (keepUpperAsSnapshot),
  * stored by the store under its chain id, created once (store.snapshots.ensure fills a temp dir
  * and renames it into place; concurrent callers wait for one fill).
  *
@@ -15,6 +17,7 @@ import { errnoCode } from '../../errors.js';
 import type { Digest, Snapshots, Store } from '../../../store/types.js';
 import { parentOf } from './entry.js';
 import { fsError } from './errors.js';
+import { exactMtimesOf } from './mtimes.js';
 import { fsPath } from './names.js';
 import { lremovexattr, lutimesNs } from './native.js';
 import { type UnpackOptions, unpackLayerToSnapshot } from './unpack.js';
@@ -51,6 +54,8 @@ export function ensureLayerSnapshot(
   return store.snapshots.ensure(chainId, async (tmp) => {
     await unpackLayerToSnapshot(store.blobs.open(opts.blob ?? diffId), tmp, {
       expectDiffId: diffId, allowDevices: opts.allowDevices, chown: opts.chown, lowers: opts.lowers,
+      // Layers this process wrote (COPY/ADD) keep their files' nanoseconds in the snapshot.
+      exactMtimes: exactMtimesOf(diffId),
     });
   });
 }

@@ -25,7 +25,7 @@ import { errnoCode } from '../../errors.js';
 import { keepXattr, normalizeLayerPath } from './entry.js';
 import { LayerCodes, fsError, layerError } from './errors.js';
 import { decodeName, fsPath } from './names.js';
-import { S_IFBLK, S_IFCHR, S_IFIFO, lsetxattr, mknod } from './native.js';
+import { S_IFBLK, S_IFCHR, S_IFIFO, lsetxattr, lutimesNs, mknod } from './native.js';
 import type { TarType } from './tar.js';
 
 export interface TreeWriterOptions {
@@ -43,6 +43,8 @@ export interface NodeMeta {
   uid: number;
   gid: number;
   mtime: number;
+  /** Exact mtime (ns) to set instead of `mtime` (snapshots of layers this process wrote: mtimes.ts). */
+  mtimeNs?: bigint | undefined;
   xattrs?: Record<string, Buffer>;
 }
 
@@ -305,7 +307,10 @@ export class TreeWriter {
     if (!isLink) { try { chmodSync(fsPath(h), meta.mode & 0o7777); } catch (e) { throw fsError('chmod', h, e); } }
     // security.capability must be set after chown too (chown drops it).
     this.xattrs(h, meta.xattrs);
-    try { lutimesSync(fsPath(h), meta.mtime, meta.mtime); } catch (e) { throw fsError('utimes', h, e); }
+    try {
+      if (meta.mtimeNs !== undefined) lutimesNs(h, meta.mtimeNs, meta.mtimeNs);
+      else lutimesSync(fsPath(h), meta.mtime, meta.mtime);
+    } catch (e) { throw fsError('utimes', h, e); }
   }
 
   /** Applies directory modes and mtimes, deepest first (children no longer touch them). */
@@ -316,7 +321,8 @@ export class TreeWriter {
       const h = this.host(rel);
       try {
         chmodSync(fsPath(h), m.mode & 0o7777);
-        if (!Number.isNaN(m.mtime)) lutimesSync(fsPath(h), m.mtime, m.mtime);
+        if (m.mtimeNs !== undefined) lutimesNs(h, m.mtimeNs, m.mtimeNs);
+        else if (!Number.isNaN(m.mtime)) lutimesSync(fsPath(h), m.mtime, m.mtime);
       } catch (e) { throw fsError('chmod/utimes', h, e); }
     }
     this.dirMeta.clear();

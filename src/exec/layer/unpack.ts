@@ -153,6 +153,8 @@ export interface UnpackOptions extends TreeWriterOptions {
    * archive's own symlink (TSB4403).
    */
   followArchiveSymlinks?: boolean | undefined;
+  /** Exact mtimes (layer path → ns) to set instead of the tar's whole seconds (mtimes.ts). */
+  exactMtimes?: ReadonlyMap<string, bigint> | undefined;
 }
 
 export interface UnpackResult {
@@ -240,7 +242,8 @@ async function unpack(src: Source, dir: string, mode: Mode, opts: UnpackOptions)
   for await (const { header: h, body } of readTar(hashing(stream, hash))) {
     entries++;
     const label = h.name;
-    const rel = redirect(tree.clean(h.name, label), label);
+    const layerPath = tree.clean(h.name, label);
+    const rel = redirect(layerPath, label);
     const base = rel === '' ? '' : baseOf(rel);
     if (base === OPAQUE_MARKER) {
       const d = parentOf(rel);
@@ -280,6 +283,7 @@ async function unpack(src: Source, dir: string, mode: Mode, opts: UnpackOptions)
       continue;
     }
     const meta = metaOf(h);
+    if (opts.exactMtimes) meta.mtimeNs = opts.exactMtimes.get(layerPath);
     switch (h.type) {
       case 'file':
         await tree.file(rel, meta, body, label, h.size);

@@ -29,8 +29,11 @@ import {
   type LayerEntry, OPAQUE_MARKER, WHITEOUT_PREFIX, baseOf, checkEntry, compareLayerPaths, keepXattr, parentOf,
 } from './entry.js';
 import { LayerCodes, fsError, layerError } from './errors.js';
+import { noteExactMtimes } from './mtimes.js';
 import { fsPath } from './names.js';
 import { END_OF_ARCHIVE, type TarHeader, type TarType, encodeHeader, padding } from './tar.js';
+
+const NS = 1_000_000_000n;
 
 export interface LayerWriterOptions {
   /** SOURCE_DATE_EPOCH (seconds): every mtime later than this is written as this. */
@@ -86,6 +89,8 @@ async function* coalesce(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
 export class LayerWriter {
   private readonly byName = new Map<string, LayerEntry>();
   private readonly epoch: number | undefined;
+  /** Exact mtimes seen while streaming (layer path → ns), for the snapshot (mtimes.ts). */
+  private readonly exact = new Map<string, bigint>();
 
   constructor(opts: LayerWriterOptions = {}) {
     this.epoch = opts.sourceDateEpoch;
@@ -173,6 +178,7 @@ export class LayerWriter {
   /** Streams the tar into the store; the blob digest is the diff_id. */
   async commit(blobs: Pick<BlobStore, 'put'>): Promise<LayerResult> {
     const { digest, size } = await blobs.put(this.stream());
+    noteExactMtimes(digest, this.exact);
     return { diffId: digest, size };
   }
 
@@ -181,6 +187,7 @@ export class LayerWriter {
       const e = p.entry;
       const marker = e.type === 'whiteout' || e.type === 'opaque';
       let mtime = marker ? 0 : Math.trunc(e.mtime ?? 0);
+      if (!marker && e.mtimeNs !== undefined && e.mtimeNs % NS !== 0n) this.exact.set(p.tarName, e.mtimeNs);
       if (this.epoch !== undefined && mtime > this.epoch) mtime = Math.trunc(this.epoch);
       const xattrs: Record<string, Buffer> = {};
       if (!marker && e.xattrs) for (const k of Object.keys(e.xattrs).sort()) if (keepXattr(k)) xattrs[k] = e.xattrs[k]!;
@@ -209,7 +216,7 @@ export class LayerWriter {
         if (src.buffer.length) yield src.buffer;
         yield padding(src.buffer.length);
       } else if ('path' in src) {
-        yield* this.fromPath(header, src.path, e.size);
+        yield* this.fromPath(header, src.path, e.size, e.mtimeNs === undefined ? { path: p.tarName, sec: Math.trunc(e.mtime ?? 0) } : undefined);
       } else {
         const size = e.size!;
         header.size = size;
@@ -231,7 +238,12 @@ export class LayerWriter {
     yield END_OF_ARCHIVE;
   }
 
-  private async *fromPath(header: TarHeader, path: string, declared: number | undefined): AsyncGenerator<Buffer> {
+  /** `exact`: note the file's own ns mtime for `exact.path` when its whole seconds are `exact.sec`. */
+  private noteFileMtime(exact: { path: string; sec: number } | undefined, mtimeNs: bigint): void {
+    if (exact && mtimeNs % NS !== 0n && mtimeNs / NS === BigInt(exact.sec)) this.exact.set(exact.path, mtimeNs);
+  }
+
+  private async *fromPath(header: TarHeader, path: string, declared: number | undefined, exact?: { path: string; sec: number }): AsyncGenerator<Buffer> {
     // Small files (most of a typical layer) are read synchronously: four quick syscalls beat four
     // threadpool round trips per file by ~5x. Large files stream in 1 MiB reads below.
     const SMALL = 256 << 10;
@@ -239,9 +251,10 @@ export class LayerWriter {
     try { fd = openSync(fsPath(path), 'r'); } catch (e) { throw fsError('open', path, e); }
     let small: Buffer | undefined;
     try {
-      const st = fstatSync(fd);
-      const size = declared ?? st.size;
-      if (st.size !== size) {
+      const st = fstatSync(fd, { bigint: true });
+      this.noteFileMtime(exact, st.mtimeNs);
+      const size = declared ?? Number(st.size);
+      if (Number(st.size) !== size) {
         throw layerError(LayerCodes.FILE_CHANGED, `${path}: size is ${st.size}, expected ${size}`, 'The file changed while the layer was written; retry the build.');
       }
       if (size <= SMALL) {

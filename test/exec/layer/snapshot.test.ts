@@ -1,12 +1,15 @@
 /** Snapshots in the REAL store: chain ids, unpack-once, compressed blobs, diff_id verification. */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { openStore } from '../../../store/index.js';
 import { chainIds, ensureLayerSnapshot, snapshotsForImage } from '../../../src/exec/layer/snapshot.js';
 import { LayerWriter } from '../../../src/exec/layer/writer.js';
 import { MergedView } from '../../../src/exec/layer/view.js';
+import { lutimesNs } from '../../../src/exec/layer/native.js';
+import { readTar } from '../../../src/exec/layer/tar.js';
+import { unpackLayerToSnapshot } from '../../../src/exec/layer/unpack.js';
 import { cleanup, collect, sha256, tmp } from './helpers.js';
 
 afterAll(cleanup);
@@ -70,6 +73,40 @@ describe('snapshots in the store', () => {
       const err = await ensureLayerSnapshot(store, other, other, { blob: zs.digest }).catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'TSB4409' });
       expect(await store.snapshots.has(other)).toBe(false);
+    } finally { await store.close(); }
+  });
+});
+
+describe('snapshots of layers this process wrote keep nanosecond mtimes (as BuildKit COPY does)', () => {
+  const ns = (p: string): bigint => lstatSync(p, { bigint: true }).mtimeNs;
+  test('files read from a path keep their ns mtime; explicit mtimeNs too; the tar stays in whole seconds', async () => {
+    const base = tmp('store');
+    const store = await openStore(join(base, 'store'));
+    try {
+      const src = join(base, 'src.txt'), other = join(base, 'other.txt');
+      writeFileSync(src, 'hello');
+      writeFileSync(other, 'other');
+      const S = 1_600_000_000n, F = 123_456_789n;
+      lutimesNs(src, S * 1_000_000_000n + F);
+      lutimesNs(other, S * 1_000_000_000n + F);
+      const w = new LayerWriter()
+        .add({ path: 'd', type: 'dir', mtime: Number(S), mtimeNs: S * 1_000_000_000n + 5n })
+        .add({ path: 'd/f', type: 'file', mtime: Number(S), source: { path: src } })
+        // A caller that sets another mtime (e.g. SOURCE_DATE_EPOCH, 0) does not get the file's.
+        .add({ path: 'd/zero', type: 'file', mtime: 0, source: { path: other } });
+      const r = await w.commit(store.blobs);
+      const mtimes: number[] = [];
+      for await (const { header } of readTar(store.blobs.open(r.diffId))) mtimes.push(header.mtime);
+      expect(mtimes).toEqual([Number(S), Number(S), 0]);
+      const [dir] = await snapshotsForImage(store, [r.diffId]);
+      expect(ns(join(dir!, 'd/f'))).toBe(S * 1_000_000_000n + F);
+      expect(ns(join(dir!, 'd'))).toBe(S * 1_000_000_000n + 5n);
+      expect(ns(join(dir!, 'd/zero'))).toBe(0n);
+      // The same layer unpacked without that knowledge (another process): whole seconds.
+      const fresh = join(base, 'fresh');
+      mkdirSync(fresh);
+      await unpackLayerToSnapshot(store.blobs.open(r.diffId), fresh);
+      expect(ns(join(fresh, 'd/f'))).toBe(S * 1_000_000_000n);
     } finally { await store.close(); }
   });
 });
