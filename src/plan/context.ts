@@ -14,7 +14,7 @@
  * context only and fails with TSB4001 when one leads out — the host is never read through a link.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync, closeSync, renameSync, readlinkSync } from 'node:fs';
+import { createReadStream, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync, closeSync, renameSync, readlinkSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
 import { TsbError } from '../errors.js';
 import { IgnoreMatcher, cleanPath } from './dockerignore.js';
@@ -41,6 +41,13 @@ interface StatCacheFile { version: 1; root: string; files: Record<string, [strin
 // Kernel file timestamps come from a coarse clock (a jiffy, ≤ 10 ms); 100 ms leaves a wide margin.
 const RACY_NS = 100_000_000n;
 const SMALL_FILE = 1 << 20;
+/**
+ * Hashed bytes kept for the layer writer (takeBytes), so a cold COPY reads each small file once:
+ * files up to HOLD_FILE, at most HOLD_TOTAL in all (the rest are read again when the layer is
+ * written, as before).
+ */
+const HOLD_FILE = 256 << 10;
+const HOLD_TOTAL = 64 << 20;
 
 export interface ContextOptions {
   ignore?: IgnoreMatcher;
@@ -56,6 +63,8 @@ export class BuildContext {
   /** Children names (sorted) of each included directory. */
   private readonly kids = new Map<string, string[]>();
   private readonly digests = new Map<string, Promise<string>>();
+  private readonly held = new Map<string, Buffer>();
+  private heldBytes = 0;
   private statCache: StatCacheFile['files'] = {};
   private statCacheDirty = false;
   private readonly statCacheFile: string | undefined;
@@ -201,6 +210,19 @@ export class BuildContext {
     return c[1] === e.size && c[2] === String(e.mtimeNs) && c[3] === String(e.ctimeNs) && c[0] === String(e.ino) ? c[4] : undefined;
   }
 
+  /**
+   * The bytes digest(rel) hashed, if it read the file and kept them (small files, bounded total),
+   * with the file's ns mtime; handed over once (then forgotten, freeing the memory). Lets the layer
+   * writer use exactly the bytes the cache key was computed from, without a second read.
+   */
+  takeBytes(rel: string): { bytes: Buffer; mtimeNs: bigint } | undefined {
+    const b = this.held.get(rel);
+    if (b === undefined) return undefined;
+    this.held.delete(rel);
+    this.heldBytes -= b.length;
+    return { bytes: b, mtimeNs: this.entries.get(rel)!.mtimeNs };
+  }
+
   /** Whether digest(rel) would be answered from the stat cache (no read). */
   isStatCached(rel: string): boolean {
     return this.digests.has(rel) || this.statCached(rel) !== undefined;
@@ -249,12 +271,34 @@ export class BuildContext {
     let n = 0;
     if (e.size <= SMALL_FILE) {
       // One read for small files: a stream would allocate a 1 MiB buffer per file (GC-bound).
+      // Through one descriptor, whose fstat after the read is the "unchanged while read" check.
       let buf: Buffer;
-      try { buf = readFileSync(this.abs(rel)); } catch (err) {
+      let st: import('node:fs').BigIntStats;
+      let fd: number | undefined;
+      try {
+        fd = openSync(this.abs(rel), 'r');
+        buf = readFileSync(fd);
+        st = fstatSync(fd, { bigint: true });
+      } catch (err) {
         throw new TsbError('TSB4003', `cannot read context file ${rel}`, { cause: err });
+      } finally {
+        if (fd !== undefined) closeSync(fd);
       }
       h.update(buf);
       n = buf.length;
+      this.bytesHashed += n;
+      const d = 'sha256:' + h.digest('hex');
+      const same = st.ino === e.ino && Number(st.size) === e.size && st.mtimeNs === e.mtimeNs && st.ctimeNs === e.ctimeNs && buf.length === e.size;
+      if (same && buf.length <= HOLD_FILE && this.heldBytes + buf.length <= HOLD_TOTAL) {
+        this.held.set(rel, buf);
+        this.heldBytes += buf.length;
+      }
+      const now = BigInt(Date.now()) * 1_000_000n;
+      if (same && now - st.mtimeNs > RACY_NS && now - st.ctimeNs > RACY_NS) {
+        this.statCache[rel] = [String(e.ino), e.size, String(e.mtimeNs), String(e.ctimeNs), d];
+        this.statCacheDirty = true;
+      }
+      return d;
     } else {
       await new Promise<void>((res, rej) => {
         const s = createReadStream(this.abs(rel), { highWaterMark: 1 << 20 });
