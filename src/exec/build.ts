@@ -978,9 +978,15 @@ export class BuildExecutor {
             if (fromContext) {
               const cfs = source as ContextFS;
               const rel = it.src.path;
-              e.source = speculative && it.src.size >= SPECULATE_FILE && !cfs.ctx.isStatCached(rel)
-                ? { stream: () => cfs.ctx.hashingStream(rel) }
-                : { path: cfs.absPath(rel) };
+              // The bytes the key was hashed from, when the context kept them (small files of a
+              // cold build): no second read. mtimeNs is what the writer would note from the file.
+              const held = cfs.ctx.takeBytes(rel);
+              if (held) { e.source = { buffer: held.bytes }; e.mtimeNs = held.mtimeNs; }
+              else {
+                e.source = speculative && it.src.size >= SPECULATE_FILE && !cfs.ctx.isStatCached(rel)
+                  ? { stream: () => cfs.ctx.hashingStream(rel) }
+                  : { path: cfs.absPath(rel) };
+              }
             }
             else { const lfs = source as LayerFS; const p = it.src.path; e.source = { stream: () => lfs.openStream(p) as never }; }
           } else if (it.src.type === 'symlink') e.linkname = it.src.linkTarget!;
