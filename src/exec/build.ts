@@ -940,7 +940,9 @@ export class BuildExecutor {
         const ownerOf = (n: SrcNode) => owner ?? (fromContext ? { uid: 0, gid: 0 } : { uid: n.uid ?? 0, gid: n.gid ?? 0 });
         // Symlinks keep 0777: Linux has no lchmod, and BuildKit leaves them alone.
         const modeOf = (n: SrcNode) => (chmod && n.type !== 'symlink' ? chmod.apply(n.perm, n.type === 'dir') : n.perm);
-        const destIsDirForExtra = realDest.endsWith('/') || multi;
+        // A URL or heredoc onto an existing directory lands inside it (BuildKit 0.25), like a file source.
+        const destIsDirForExtra = realDest.endsWith('/') || multi
+          || ((fetched.length > 0 || heredocSources.length > 0) && (await destView.typeOf(realDest)) === 'dir');
         const destRel = cleanAbs(realDest);
         const extra: CopyItem[] = [];
         // Archives unpack into the destination directory instead of being copied.
@@ -954,7 +956,8 @@ export class BuildExecutor {
             // an existing one is left alone, a missing one is made like a parent (0755).
             if ((await destView.typeOf('/' + it.dest)) !== undefined) continue;
             const po = owner ?? { uid: 0, gid: 0 };
-            entries.push({ path: it.dest, type: 'dir', mode: chmod?.octal !== undefined ? chmod.octal : 0o755, uid: po.uid, gid: po.gid, mtime: epoch ?? 0 });
+            // Made with mkdir(octal) under BuildKit's umask 022: special bits and group/other write drop.
+            entries.push({ path: it.dest, type: 'dir', mode: chmod?.octal !== undefined ? chmod.octal & 0o755 : 0o755, uid: po.uid, gid: po.gid, mtime: epoch ?? 0 });
             continue;
           }
           const o = ownerOf(it.src);
@@ -1049,7 +1052,8 @@ export class BuildExecutor {
           present.add(p);
           // BuildKit 0.25 gives the parents it creates an OCTAL --chmod mode too (0751 seen), but
           // leaves them 0755 with a symbolic one.
-          entries.push({ path: p, type: 'dir', mode: chmod?.octal !== undefined && archives.size === 0 ? chmod.octal : 0o755, uid: po.uid, gid: po.gid, mtime: epoch ?? 0 });
+          // (mkdir under umask 022: --chmod=1777 gives 0755, 0751 stays 0751; checked against BuildKit 0.25.)
+          entries.push({ path: p, type: 'dir', mode: chmod?.octal !== undefined && archives.size === 0 ? chmod.octal & 0o755 : 0o755, uid: po.uid, gid: po.gid, mtime: epoch ?? 0 });
         }
         // Even an empty COPY (a wildcard matching nothing) is a layer in BuildKit.
         const w = new LayerWriter(epoch !== undefined ? { sourceDateEpoch: epoch } : {});
