@@ -1,0 +1,1 @@
+src/a/b/test_x.go

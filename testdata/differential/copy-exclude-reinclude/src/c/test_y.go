@@ -1,0 +1,1 @@
+src/c/test_y.go
