@@ -3,12 +3,15 @@
  *  - writing a 200 MB single-file layer: LayerWriter streaming into sha256 and into a real store
  *    (MB/s and peak RSS: the writer must stream, so RSS stays far below the file size);
  *  - unpacking that layer into a snapshot;
+ *  - a RUN's 200 MB upper dir committed AND kept as the layer's snapshot (keepAsSnapshot: one
+ *    rename instead of the unpack above), MB/s and peak RSS;
  *  - diff + commit of a 1,000-file overlay upperdir (real overlay mount when root; else a plain
- *    directory standing in for the upper), and a MergedView walk over 3 stacked snapshots.
+ *    directory standing in for the upper), the same with keepAsSnapshot against unpacking its
+ *    layer, and a MergedView walk over 3 stacked snapshots.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, openSync, rmSync, writeSync, closeSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, renameSync, rmSync, writeSync, closeSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -61,8 +64,17 @@ export default async function (report: (line: string) => void): Promise<void> {
       await unpackLayerToSnapshot(store.blobs.open(r.diffId), snap, { expectDiffId: r.diffId });
       ms = performance.now() - t;
       report(`unpack 200 MB layer from the store into a snapshot (digest verified twice): ${ms.toFixed(0)} ms, ${mbps(r.size, ms)}, peak RSS ${rssMB().toFixed(0)} MB`);
+
+      // The same file as a RUN's upper dir: diff + write + store + keep the upper as the snapshot.
+      const up = await store.snapshots.tempDir('bench-upper');
+      mkdirSync(join(up, 'data'));
+      renameSync(big, join(up, 'data', 'big.bin'));
+      t = performance.now();
+      const rk = await commitUpperdir(store, up, { lowers: [], keepAsSnapshot: { snapshots: store.snapshots, lowerDiffIds: [] } });
+      ms = performance.now() - t;
+      report(`RUN upper with a 200 MB file → layer in the store + kept as its snapshot: ${ms.toFixed(0)} ms, ${mbps(rk!.size, ms)}, peak RSS ${rssMB().toFixed(0)} MB`);
     } finally { await store.close(); }
-    rmSync(big);
+    rmSync(big, { force: true });
 
     // 1,000-file upper.
     const lower = join(base, 'lower');
@@ -95,6 +107,14 @@ export default async function (report: (line: string) => void): Promise<void> {
       const r = await commitUpperdir(store2, upper, { lowers: root ? [lower] : [] });
       ms = performance.now() - t;
       report(`diff ${root ? 'overlay upper (900 modified, 100 deleted, 100 new files)' : 'plain dir of 1,000 files'}: diffUpperdir ${msDiff.toFixed(0)} ms (${entries?.length ?? 0} entries); diff+write+store ${ms.toFixed(0)} ms (${r?.size ?? 0} bytes)`);
+      if (root) {
+        const copy = await store2.snapshots.tempDir('bench-upper');
+        execFileSync('cp', ['-a', '--', upper + '/.', copy]);
+        t = performance.now();
+        await commitUpperdir(store2, copy, { lowers: [lower], keepAsSnapshot: { snapshots: store2.snapshots, lowerDiffIds: ['sha256:' + '0'.repeat(64)] } });
+        ms = performance.now() - t;
+        report(`the same upper: diff+write+store + kept as the snapshot (no unpack needed): ${ms.toFixed(0)} ms`);
+      }
 
       // MergedView walk over lower + the diff's snapshot + lower again as a third layer.
       const snap = join(base, 'snap2');
