@@ -19,7 +19,7 @@ import { parentOf } from './entry.js';
 import { fsError } from './errors.js';
 import { exactMtimesOf } from './mtimes.js';
 import { fsPath } from './names.js';
-import { lremovexattr, lutimesNs } from './native.js';
+import { llistxattr, lremovexattr, lutimesNs } from './native.js';
 import { type UnpackOptions, unpackLayerToSnapshot } from './unpack.js';
 
 /** OCI image spec: ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)). */
@@ -89,7 +89,8 @@ export async function snapshotsForImage(
  *   mtimes of their parent directories put back to the nanosecond (the removal bumped them);
  * - `stripXattrs` (overlay's trusted.overlay.origin/impure, labels … never in a layer) are removed;
  *   trusted.overlay.opaque stays (that is how a snapshot spells an opaque directory);
- * - the root gets the fresh-snapshot root's mode/owner (0755, this process), as an unpack leaves it.
+ * - the root gets the fresh-snapshot root's mode/owner (0755, root) and no xattrs, as an unpack
+ *   leaves it (the layer never records the root).
  * Whiteouts (char 0/0) are already in overlay form. Crash safety is store.snapshots.ensure's: the
  * tree is prepared in place and renamed to a temp dir inside fill(), which ensure renames into
  * place only when fill returns. When the snapshot exists already (same layer built before), the
@@ -126,6 +127,8 @@ export async function keepUpperAsSnapshot(
       renameSync(upperdir, tmp);
       chmodSync(tmp, 0o755);
       if (process.getuid?.() === 0) lchownSync(tmp, 0, 0);
+      // The root is not part of the layer (overlay's trusted.overlay.impure lands here).
+      for (const n of llistxattr(tmp)) lremovexattr(tmp, n);
     } catch (e) { throw fsError('rename', upperdir, e); }
   });
 }

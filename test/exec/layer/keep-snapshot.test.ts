@@ -145,6 +145,7 @@ describe.skipIf(skip)('RUN upper kept as the layer snapshot', () => {
       expect(overlayX(join(kept, 'etc/group'))).toEqual([]);
       expect(overlayX(join(kept, 'etc'))).toEqual([]);
       expect((lstatSync(kept).mode & 0o7777).toString(8)).toBe('755');
+      expect(llistxattr(kept)).toEqual([]); // overlay marked the upper root impure
 
       // A later "RUN" through the kept snapshot sees the nanoseconds.
       const base2 = tmp('keep');
