@@ -965,18 +965,20 @@ export class BuildExecutor {
           if (it.src.type === 'other') {
             // Fifos and devices are recreated, as `cp -a` as root (BuildKit 0.25); a tar cannot hold a socket.
             if (it.src.special === undefined || it.src.special === 'socket') continue;
-            e.type = it.src.special;
+            // BuildKit 0.25's copy recreates a block device as a char device (same numbers): matched.
+            e.type = it.src.special === 'block' ? 'char' : it.src.special;
             if (it.src.special !== 'fifo') { e.devmajor = it.src.devmajor ?? 0; e.devminor = it.src.devminor ?? 0; }
           }
-          if (it.src.type === 'file' && it.src.linkId !== undefined && firstOfLink.has(it.src.linkId)) {
-            // Hardlinked in the source, hardlinked in the layer (BuildKit keeps links within a copy).
+          const linkKey = it.src.linkId !== undefined ? `${it.group ?? 0}/${it.src.linkId}` : undefined;
+          if (it.src.type === 'file' && linkKey !== undefined && firstOfLink.has(linkKey)) {
+            // Hardlinked in the source, hardlinked in the layer (BuildKit keeps links within one source match).
             e.type = 'hardlink';
-            e.linkname = firstOfLink.get(it.src.linkId)!;
+            e.linkname = firstOfLink.get(linkKey)!;
             entries.push(e);
             continue;
           }
           if (it.src.type === 'file') {
-            if (it.src.linkId !== undefined) firstOfLink.set(it.src.linkId, it.dest);
+            if (linkKey !== undefined) firstOfLink.set(linkKey, it.dest);
             e.size = it.src.size;
             if (fromContext) {
               const cfs = source as ContextFS;

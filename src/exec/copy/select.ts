@@ -83,6 +83,12 @@ export interface CopyItem {
   readonly implicitDir?: boolean;
   /** The destination directory a directory source's CONTENTS go into (not a copy of the source dir). */
   readonly contentsRoot?: boolean;
+  /**
+   * Which source match the item came from (0, 1, …). BuildKit copies each match on its own, so
+   * hardlinks are kept only between files of the same match (a directory tree): two top-level
+   * sources naming one inode (`COPY --from=busybox /bin/ls /bin/cat /t/`) give two files.
+   */
+  readonly group?: number;
 }
 
 export interface Selection {
@@ -164,13 +170,16 @@ export async function selectCopy(fs: SourceFS, dest: DestView, req: CopyRequest)
   const destIsDir = req.dest.endsWith('/') || destType === 'dir';
 
   const seen = new Map<string, number>();
-  const push = (item: CopyItem) => {
+  let group = 0;
+  const push = (it: CopyItem) => {
+    const item: CopyItem = { ...it, group };
     const at = seen.get(item.dest);
     if (at !== undefined) items[at] = item; // a later source wins, as with sequential copies
     else { seen.set(item.dest, items.length); items.push(item); }
   };
 
-  for (const { match, pivot, span } of matches) {
+  for (const [mi, { match, pivot, span }] of matches.entries()) {
+    group = mi;
     let node: SrcNode | undefined;
     try { node = await fs.resolve(match); } catch (e) { throw e instanceof TsbError ? e.withSpan(span) : e; }
     if (!node) throw notFound(match, span);
