@@ -97,8 +97,37 @@ function writeFirst(name, parts, preferred) {
   return undefined;
 }
 
-/** Made after a run that loaded the ES modules: the pack for the next runs (or a refusal record). */
+// The packer's own stamp is part of every pack, so a changed packer remakes it.
+const PACKER = '../bin/fastload-build.js';
+
+function stamp(rel) {
+  const st = statSync(join(distRoot, rel));
+  return [st.size, st.mtimeMs];
+}
+
+/**
+ * Made after a run that loaded the ES modules: the pack for the next runs (or a refusal record).
+ * Several processes started right after a build would all pack at once: the first takes a lock
+ * file (O_EXCL; ignored once older than a minute, e.g. left by a killed process) and the others
+ * skip packing this time.
+ */
 async function makePack() {
+  const lockDir = packDirs().find((d) => { try { mkdirSync(d, { recursive: true }); return true; } catch { return false; } });
+  if (!lockDir) return;
+  const lock = join(lockDir, 'pack.lock');
+  try {
+    writeFileSync(lock, String(process.pid), { flag: 'wx' });
+  } catch {
+    try { if (Date.now() - statSync(lock).mtimeMs < 60_000) return; unlinkSync(lock); writeFileSync(lock, String(process.pid), { flag: 'wx' }); } catch { return; }
+  }
+  try {
+    await packNow();
+  } finally {
+    try { unlinkSync(lock); } catch { /* gone */ }
+  }
+}
+
+async function packNow() {
   const { buildPack, Refuse } = await import('./fastload-build.js');
   const id = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
   let packed;
@@ -106,12 +135,11 @@ async function makePack() {
     packed = buildPack(distRoot, ENTRY);
   } catch (e) {
     if (!(e instanceof Refuse)) return;
-    // Remember the refusal (until dist changes) so every run does not try again.
-    const st = statSync(join(distRoot, ENTRY));
-    writeFirst('pack.bin', withHeader({ version: 1, node: process.version, id, refused: e.message, modules: { [ENTRY]: [st.size, st.mtimeMs] } }));
+    // Remember the refusal (until dist or the packer changes) so every run does not try again.
+    writeFirst('pack.bin', withHeader({ version: 1, node: process.version, id, refused: e.message, modules: { [ENTRY]: stamp(ENTRY), [PACKER]: stamp(PACKER) } }));
     return;
   }
-  const modules = {};
+  const modules = { [PACKER]: [...stamp(PACKER), 0, 0] };
   const bodies = [];
   let off = 0;
   for (const [rel, m] of Object.entries(packed.manifest.modules)) {
