@@ -332,6 +332,9 @@ export const command: Command = {
       return 0;
     } finally {
       await lease.release().catch(() => undefined);
+      // Also the store's implicit per-process lease (taken at its first blob write), which would
+      // otherwise stay in leases/ until a gc finds its owner dead.
+      await store.close().catch(() => undefined);
       p.cleanup();
     }
   },
