@@ -139,10 +139,16 @@ const UTIME_OMIT = (1 << 30) - 2;
 export function lutimesNs(path: string, mtimeNs: bigint, atimeNs?: bigint): void {
   const c = load();
   const t = Buffer.alloc(32);
+  // timespec wants 0 <= tv_nsec < 1e9, also before 1970: floor the seconds.
+  const split = (ns: bigint, off: number): void => {
+    let sec = ns / 1_000_000_000n, rest = ns % 1_000_000_000n;
+    if (rest < 0n) { sec -= 1n; rest += 1_000_000_000n; }
+    t.writeBigInt64LE(sec, off);
+    t.writeBigInt64LE(rest, off + 8);
+  };
   if (atimeNs === undefined) { t.writeBigInt64LE(0n, 0); t.writeBigInt64LE(BigInt(UTIME_OMIT), 8); }
-  else { t.writeBigInt64LE(atimeNs / 1_000_000_000n, 0); t.writeBigInt64LE(atimeNs % 1_000_000_000n, 8); }
-  t.writeBigInt64LE(mtimeNs / 1_000_000_000n, 16);
-  t.writeBigInt64LE(mtimeNs % 1_000_000_000n, 24);
+  else split(atimeNs, 0);
+  split(mtimeNs, 16);
   if (c.utimensat(AT_FDCWD, cPath(path), t, AT_SYMLINK_NOFOLLOW) !== 0) throw sysError('utimensat', path, c.errno());
 }
 

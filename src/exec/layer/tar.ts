@@ -29,6 +29,8 @@ export interface TarHeader {
   size: number;
   /** Seconds (PAX may give fractions). */
   mtime: number;
+  /** Reading only: the exact PAX mtime in nanoseconds when the archive gives one (GNU tar --format=posix does). */
+  mtimeNs?: bigint;
   linkname: string;
   uname: string;
   gname: string;
@@ -266,6 +268,14 @@ function parsePax(data: Buffer, into: Map<string, Buffer>): void {
   }
 }
 
+/** A PAX time record ("-?digits[.digits]") as exact nanoseconds; undefined when malformed. */
+function paxMtimeNs(v: string): bigint | undefined {
+  const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(v.trim());
+  if (!m) return undefined;
+  const ns = BigInt(m[2]!) * 1_000_000_000n + BigInt(((m[3] ?? '') + '000000000').slice(0, 9));
+  return m[1] ? -ns : ns;
+}
+
 export interface TarEntry {
   header: TarHeader;
   /** The entry's data (size bytes). Consume it or not: the reader skips what is left. */
@@ -367,6 +377,9 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
       devmajor: type === 'char' || type === 'block' ? num(b, 329, 8) : 0,
       devminor: type === 'char' || type === 'block' ? num(b, 337, 8) : 0,
     };
+    const pm = pax.get('mtime');
+    const paxMtime = pm ? paxMtimeNs(pm.toString('ascii')) : undefined;
+    if (paxMtime !== undefined) header.mtimeNs = paxMtime;
     let taken = 0;
     const body = (async function* () {
       for await (const c of r.stream(size)) { taken += c.length; yield c; }

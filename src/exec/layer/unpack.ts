@@ -283,7 +283,8 @@ async function unpack(src: Source, dir: string, mode: Mode, opts: UnpackOptions)
       continue;
     }
     const meta = metaOf(h);
-    if (opts.exactMtimes) meta.mtimeNs = opts.exactMtimes.get(layerPath);
+    // Nanoseconds: this process's own note of the layer (mtimes.ts), else a PAX mtime's fraction.
+    meta.mtimeNs = opts.exactMtimes?.get(layerPath) ?? h.mtimeNs;
     switch (h.type) {
       case 'file':
         await tree.file(rel, meta, body, label, h.size);

@@ -8,9 +8,9 @@ import { chainIds, ensureLayerSnapshot, snapshotsForImage } from '../../../src/e
 import { LayerWriter } from '../../../src/exec/layer/writer.js';
 import { MergedView } from '../../../src/exec/layer/view.js';
 import { lutimesNs } from '../../../src/exec/layer/native.js';
-import { readTar } from '../../../src/exec/layer/tar.js';
-import { unpackLayerToSnapshot } from '../../../src/exec/layer/unpack.js';
-import { cleanup, collect, sha256, tmp } from './helpers.js';
+import { encodeHeader, readTar } from '../../../src/exec/layer/tar.js';
+import { unpackLayerFlat, unpackLayerToSnapshot } from '../../../src/exec/layer/unpack.js';
+import { cleanup, collect, rawTar, sha256, streamOf, tmp } from './helpers.js';
 
 afterAll(cleanup);
 
@@ -108,5 +108,45 @@ describe('snapshots of layers this process wrote keep nanosecond mtimes (as Buil
       await unpackLayerToSnapshot(store.blobs.open(r.diffId), fresh);
       expect(ns(join(fresh, 'd/f'))).toBe(S * 1_000_000_000n);
     } finally { await store.close(); }
+  });
+
+  test('a PAX mtime with a fraction (GNU tar --format=posix) is applied to the nanosecond, as containerd/BuildKit ADD do', async () => {
+    const base = tmp('store');
+    const rec = (k: string, v: string): Buffer => {
+      const body = ` ${k}=${v}\n`;
+      let n = body.length + 1;
+      while (String(n).length + body.length !== n) n = String(n).length + body.length;
+      return Buffer.from(`${n}${body}`);
+    };
+    const pax = (name: string, v: string): Buffer => {
+      const data = rec('mtime', v);
+      return Buffer.concat([encodeHeader({ name: `PaxHeaders/${name}`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: data.length, mtime: 0, linkname: '', uname: '', gname: '', devmajor: 0, devminor: 0, xattrs: {} }).fill(0x78, 156, 157),
+        data, Buffer.alloc((512 - (data.length % 512)) % 512)]);
+    };
+    // encodeHeader computed the checksum with type '0': rebuild it for the 'x' flag.
+    const fix = (h: Buffer): Buffer => {
+      h.fill(0x20, 148, 156);
+      let sum = 0;
+      for (let i = 0; i < 512; i++) sum += h[i]!;
+      h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+      return h;
+    };
+    const px1 = pax('d', '1600000000.123456789'), px2 = pax('f', '-1.5');
+    fix(px1.subarray(0, 512)); fix(px2.subarray(0, 512));
+    const tar = Buffer.concat([
+      px1, rawTar([{ name: 'd/', type: 'dir', mtime: 1600000000 }]).subarray(0, 512),
+      px2, rawTar([{ name: 'd/f', data: Buffer.from('x'), mtime: 0 }]).subarray(0, 1024),
+      Buffer.alloc(1024),
+    ]);
+    const hs: Array<bigint | undefined> = [];
+    for await (const { header } of readTar(streamOf(tar))) hs.push(header.mtimeNs);
+    expect(hs).toEqual([1_600_000_000_123_456_789n, -1_500_000_000n]);
+    for (const unpack of [unpackLayerToSnapshot, unpackLayerFlat]) {
+      const dir = join(base, unpack.name);
+      mkdirSync(dir);
+      await unpack(streamOf(tar), dir);
+      expect(ns(join(dir, 'd'))).toBe(1_600_000_000_123_456_789n);
+      expect(ns(join(dir, 'd/f'))).toBe(-1_500_000_000n);
+    }
   });
 });
