@@ -34,6 +34,7 @@ import { LayerFS } from './copy/layerfs.js';
 import { parseChmod, type ParsedChmod } from './copy/chmod.js';
 import { parseChown, resolveOwner, type Owner } from './copy/chown.js';
 import { LayerWriter } from './layer/writer.js';
+import { decodeName, fsPath } from './layer/names.js';
 import type { LayerEntry } from './layer/entry.js';
 
 // ------------------------------------------------------------------------------------------------
@@ -1210,14 +1211,15 @@ interface HostEntry { rel: string; type: 'file' | 'dir' | 'symlink' | 'fifo' | '
 async function walkHostDir(root: string): Promise<HostEntry[]> {
   const out: HostEntry[] = [];
   const walk = async (rel: string) => {
-    const names = (await readdir(rel ? join(root, rel) : root)).sort();
+    // Names are bytes (an archive may hold non-UTF-8 names): see layer/names.ts.
+    const names = (await readdir(fsPath(rel ? join(root, rel) : root), { encoding: 'buffer' })).map((b) => decodeName(b)).sort();
     for (const n of names) {
       const r = rel ? `${rel}/${n}` : n;
-      const s = await lstat(join(root, r));
+      const s = await lstat(fsPath(join(root, r)));
       const type = s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'symlink' : s.isFile() ? 'file' : s.isFIFO() ? 'fifo'
         : s.isCharacterDevice() ? 'char' : s.isBlockDevice() ? 'block' : undefined;
       if (!type) continue;
-      out.push({ rel: r, type, perm: s.mode & 0o7777, uid: s.uid, gid: s.gid, size: type === 'file' ? s.size : 0, mtime: Math.trunc(s.mtimeMs / 1000), ino: s.ino, nlink: s.nlink, rdev: s.rdev, ...(type === 'symlink' ? { link: await readlink(join(root, r)) } : {}) });
+      out.push({ rel: r, type, perm: s.mode & 0o7777, uid: s.uid, gid: s.gid, size: type === 'file' ? s.size : 0, mtime: Math.trunc(s.mtimeMs / 1000), ino: s.ino, nlink: s.nlink, rdev: s.rdev, ...(type === 'symlink' ? { link: decodeName(await readlink(fsPath(join(root, r)), { encoding: 'buffer' })) } : {}) });
       if (type === 'dir') await walk(r);
     }
   };
