@@ -22,6 +22,7 @@ const distRoot = join(binDir, '..', 'dist');
 const ENTRY = 'src/cli/main.js';
 
 function packDirs() {
+  if (process.env.TSBUILD_FASTLOAD_DIR) return [process.env.TSBUILD_FASTLOAD_DIR];
   const dirs = [join(distRoot, '.fastload')];
   const home = process.env.HOME;
   const base = process.env.XDG_CACHE_HOME || (home ? join(home, '.cache') : undefined);
@@ -151,7 +152,7 @@ async function packNow() {
   writeFirst('pack.bin', withHeader({ version: 1, node: process.version, id, modules }, bodies));
 }
 
-function runPacked(pack) {
+function runPacked(pack, loader = false) {
   const cache = readCache(pack.dir, pack.id);
   const loaded = new Map(); // rel -> Promise<namespace>
   const scripts = new Map(); // rel -> {script, stale}
@@ -177,9 +178,10 @@ function runPacked(pack) {
     const abs = join(distRoot, rel);
     const src = pack.buf.toString('utf8', pack.codeAt + m[2], pack.codeAt + m[2] + m[3]);
     const cd = cache.get(rel);
-    const script = new vm.Script(src, { filename: abs, lineOffset: -1, ...(cd ? { cachedData: cd } : {}) });
-    scripts.set(rel, { script, stale: !cd || script.cachedDataRejected === true });
     const url = pathToFileURL(abs).href;
+    // Named by URL, as the ES module loader names them: stack traces read the same.
+    const script = new vm.Script(src, { filename: url, lineOffset: -1, ...(cd ? { cachedData: cd } : {}) });
+    scripts.set(rel, { script, stale: !cd || script.cachedDataRejected === true });
     const req = (key, kind) => {
       if (kind === 0) return load(key);
       nodeRequire ??= createRequire(join(distRoot, ENTRY));
@@ -214,14 +216,26 @@ function runPacked(pack) {
       writeFirst('cache.bin', withHeader({ id: pack.id, v8: process.versions.v8, entries }, bodies), pack.dir);
     } catch { /* best effort */ }
   });
-  return load(ENTRY);
+  return loader ? load : load(ENTRY);
+}
+
+/** Test hook (TSBUILD_FASTLOAD_CHECK=1): load every packed module, print its export names. */
+async function checkPack(pack) {
+  const out = {};
+  const load = runPacked(pack, true);
+  for (const rel of Object.keys(pack.modules)) if (!rel.startsWith('../')) out[rel] = Object.keys(await load(rel)).sort();
+  process.stdout.write(JSON.stringify(out));
+  return { main: async () => 0 };
 }
 
 async function start() {
   if (process.env.TSBUILD_FASTLOAD !== '0') {
     let pack;
     try { pack = readPack(); } catch { pack = undefined; }
-    if (pack && !pack.refused) return runPacked(pack);
+    if (pack && !pack.refused) {
+      if (process.env.TSBUILD_FASTLOAD_CHECK === '1') return checkPack(pack);
+      return runPacked(pack);
+    }
     if (!pack) {
       let ran = false;
       // After the command (its output is out), pack the modules for the next run.
