@@ -58,7 +58,7 @@ export function compilePattern(pattern: string): RegExp {
       // Inside [...]: Go's filepath.Match uses ^ for negation; pass through, escape regex specials.
       if (ch === ']') { re += ']'; inClass = false; continue; }
       if (ch === '\\') {
-        if (i + 1 < chars.length) { re += '\\' + chars[++i]!; continue; }
+        if (i + 1 < chars.length) { re += literal(chars[++i]!, true); continue; }
         throw new Error('trailing backslash in class');
       }
       if (ch === '[') { re += '\\['; continue; }
@@ -78,8 +78,7 @@ export function compilePattern(pattern: string): RegExp {
       re += '\\' + ch;
     } else if (ch === '\\') {
       if (i + 1 < chars.length) {
-        const n = chars[++i]!;
-        re += /[A-Za-z0-9]/.test(n) ? n : '\\' + n;
+        re += literal(chars[++i]!, false);
       } else re += '\\\\';
     } else if (ch === '[') {
       inClass = true;
@@ -95,6 +94,14 @@ export function compilePattern(pattern: string): RegExp {
   if (inClass) throw new Error('unterminated character class');
   re += '$';
   return new RegExp(re, 'su');
+}
+
+/**
+ * An escaped character as a literal of a `u`-flag RegExp: only syntax characters may carry a `\`
+ * there (`\-` only inside a class), so `\#` must become `#` (Go's regexp takes any punctuation).
+ */
+function literal(c: string, inClass: boolean): string {
+  return (inClass ? /[.*+?^${}()|[\]\\/-]/ : /[.*+?^${}()|[\]\\/]/).test(c) ? '\\' + c : c;
 }
 
 /** Parse `.dockerignore` text into patterns, in order. `file` is used for error spans. */

@@ -24,6 +24,20 @@ describe('dockerignore parsing', () => {
   });
 });
 
+describe('escapes and punctuation', () => {
+  it('\\x is the literal x for any x (\\# once threw "Invalid escape"), punctuation is literal', () => {
+    const i = m('\\#hash.txt\na\\-b\n[\\#]x\nq\\*\npkg-*.json\nx{1}+\n');
+    expect(i.ignores('#hash.txt')).toBe(true);
+    expect(i.ignores('a-b')).toBe(true);
+    expect(i.ignores('#x')).toBe(true);
+    expect(i.ignores('q*')).toBe(true);
+    expect(i.ignores('qq')).toBe(false);
+    expect(i.ignores('pkg-lock.json')).toBe(true);
+    expect(i.ignores('x{1}+')).toBe(true);
+    expect(i.ignores('hash.txt')).toBe(false);
+  });
+});
+
 describe('patternmatcher semantics', () => {
   it('* does not cross /, ? is one char', () => {
     const x = m('*.md\nsrc/?.ts');

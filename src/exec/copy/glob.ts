@@ -36,9 +36,9 @@ export function compileElement(pattern: string): RegExp {
         first = false;
         if (c === '\\') {
           if (j + 1 >= chars.length) throw new Error('bad pattern: trailing backslash');
-          cls += escapeRe(chars[++j]!);
+          cls += escapeRe(chars[++j]!, true);
         } else if (c === '-' ) cls += '-';
-        else cls += escapeRe(c);
+        else cls += escapeRe(c, true);
       }
       if (cls === '[' || cls === '[^') throw new Error('bad pattern: empty class');
       re += cls + ']';
@@ -50,8 +50,12 @@ export function compileElement(pattern: string): RegExp {
   return r;
 }
 
-function escapeRe(c: string): string {
-  return /[.*+?^${}()|[\]\\/-]/.test(c) ? '\\' + c : c;
+/**
+ * A literal character in a `u`-flag RegExp: only syntax characters may be escaped there (`\-` is
+ * legal inside a class only, `\#` nowhere), so `package-*.json` must compile to `package-…`.
+ */
+function escapeRe(c: string, inClass = false): string {
+  return (inClass ? /[.*+?^${}()|[\]\\/-]/ : /[.*+?^${}()|[\]\\/]/).test(c) ? '\\' + c : c;
 }
 
 export function matchElement(pattern: string, name: string): boolean {

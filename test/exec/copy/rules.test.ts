@@ -17,6 +17,20 @@ describe('filepath.Match element globs', () => {
     expect(hasMeta('a/*')).toBe(true);
     expect(() => matchElement('[a', 'a')).toThrow();
   });
+  it('punctuation is literal (u-flag RegExps reject needless escapes: `package-*.json` once threw)', () => {
+    expect(matchElement('package-*.json', 'package-lock.json')).toBe(true);
+    expect(matchElement('package-*.json', 'package.json')).toBe(false);
+    expect(matchElement('a+*.txt', 'a+b.txt')).toBe(true);
+    expect(matchElement('x{*}.txt', 'x{1}.txt')).toBe(true);
+    expect(matchElement('dollar?.txt', 'dollar$.txt')).toBe(true);
+    expect(matchElement('\\#*', '#hash')).toBe(true);
+    expect(matchElement('a\\-*', 'a-b')).toBe(true);
+    expect(matchElement('[a\\-c]x', '-x')).toBe(true);
+    expect(matchElement('[a\\-c]x', 'bx')).toBe(false);
+    expect(matchElement('paren(*).txt', 'paren(1).txt')).toBe(true);
+    expect(matchElement('pipe|*', 'pipe|.txt')).toBe(true);
+    expect(matchElement('caret^*', 'caret^.txt')).toBe(true);
+  });
 });
 
 describe('--chmod', () => {
