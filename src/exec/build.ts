@@ -1048,7 +1048,7 @@ export class BuildExecutor {
         }
         const allItems = [...sel.items.filter((i) => !archives.has(i.src.path)), ...extra];
         const present = new Set(entries.map((e) => e.path));
-        const parents = await missingParents(destView, allItems);
+        const parents = await missingParents(destView, allItems, instr.span);
         const po = owner ?? { uid: 0, gid: 0 };
         for (const p of parents) {
           if (present.has(p)) continue;

@@ -253,9 +253,10 @@ export function baseName(p: string): string {
 
 /**
  * The parent directories (layer paths) an item list needs that the destination image lacks,
- * shallowest first. They are created 0755 with the copy's owner.
+ * shallowest first. They are created 0755 with the copy's owner. A parent that exists as a
+ * non-directory is TSB4013.
  */
-export async function missingParents(dest: DestView, items: readonly CopyItem[]): Promise<string[]> {
+export async function missingParents(dest: DestView, items: readonly CopyItem[], span?: Span): Promise<string[]> {
   const present = new Set<string>(items.filter((i) => i.src.type === 'dir').map((i) => i.dest));
   const checked = new Map<string, boolean>();
   const out: string[] = [];
@@ -267,7 +268,14 @@ export async function missingParents(dest: DestView, items: readonly CopyItem[])
       if (present.has(p)) continue;
       let exists = checked.get(p);
       if (exists === undefined) {
-        exists = (await dest.typeOf('/' + p)) !== undefined;
+        const t = await dest.typeOf('/' + p);
+        // A parent that exists as a file cannot hold the copy (BuildKit: `mkdir /etc/passwd: not a directory`).
+        if (t !== undefined && t !== 'dir') {
+          throw new TsbError('TSB4013', `mkdir /${p}: not a directory`, {
+            span, hint: `/${p} is a ${t === 'other' ? 'special file' : t} in the image; the destination must lie under directories.`,
+          });
+        }
+        exists = t !== undefined;
         checked.set(p, exists);
         if (!exists) out.push(p);
       }

@@ -248,3 +248,14 @@ describe('destination directories', () => {
     expect(fs.readFileSync('newfile')?.toString()).toBe('new\n');
   });
 });
+
+describe('destination parents', () => {
+  it('a parent that is a file in the image is TSB4013 (BuildKit: mkdir /etc/passwd: not a directory), never replaced', async () => {
+    const ctx = tmp(); const store = tmp('tsb-store-');
+    writeTree(ctx, { 'a.txt': 'a', 'passwd': 'root:x:0:0::/root:/bin/sh\n', 'Dockerfile': 'FROM scratch\nCOPY passwd /etc/passwd\nCOPY a.txt /etc/passwd/x\n' });
+    const r = await build(ctx, store, 'underfile:1');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/TSB4013: mkdir \/etc\/passwd: not a directory/);
+    expect(r.stderr).toMatch(/Dockerfile:3:1/);
+  });
+});
