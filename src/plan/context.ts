@@ -13,7 +13,7 @@
  * Safety: everything is read relative to the context root; `resolve()` follows symlinks INSIDE the
  * context only and fails with TSB4001 when one leads out — the host is never read through a link.
  */
-import { createHash } from 'node:crypto';
+import { createHash, hash as oneShotHash } from 'node:crypto';
 import { createReadStream, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync, closeSync, renameSync, readlinkSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
 import { TsbError } from '../errors.js';
@@ -193,9 +193,11 @@ export class BuildContext {
   digest(rel: string): Promise<string> {
     let p = this.digests.get(rel);
     if (!p) {
-      // A stat-cache hit (every file of a no-op rebuild) costs no async function frame.
-      const d = this.statCached(rel);
-      p = d !== undefined ? Promise.resolve(d) : this.computeDigest(rel);
+      // A stat-cache hit (every file of a no-op rebuild) or a small file (most of a cold one) is
+      // answered synchronously: no async function frame per file.
+      let d: string | undefined;
+      try { d = this.statCached(rel) ?? this.smallDigest(rel); } catch (err) { p = Promise.reject(err); }
+      p ??= d !== undefined ? Promise.resolve(d) : this.computeDigest(rel);
       this.digests.set(rel, p);
     }
     return p;
@@ -262,51 +264,54 @@ export class BuildContext {
     }
   }
 
+  /** digest of a small file, read and hashed synchronously (undefined for a large one). */
+  private smallDigest(rel: string): string | undefined {
+    const e = this.entries.get(rel);
+    if (!e || e.type !== 'file') throw new Error(`internal: digest of non-file ${rel}`);
+    if (e.size > SMALL_FILE) return undefined;
+    // One read: a stream would allocate a 1 MiB buffer per file (GC-bound). Through one
+    // descriptor, whose fstat after the read is the "unchanged while read" check.
+    let buf: Buffer;
+    let st: import('node:fs').BigIntStats;
+    let fd: number | undefined;
+    try {
+      fd = openSync(this.abs(rel), 'r');
+      buf = readFileSync(fd);
+      st = fstatSync(fd, { bigint: true });
+    } catch (err) {
+      throw new TsbError('TSB4003', `cannot read context file ${rel}`, { cause: err });
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
+    this.bytesHashed += buf.length;
+    const d = 'sha256:' + sha256hex(buf);
+    const same = st.ino === e.ino && Number(st.size) === e.size && st.mtimeNs === e.mtimeNs && st.ctimeNs === e.ctimeNs && buf.length === e.size;
+    if (same && buf.length <= HOLD_FILE && this.heldBytes + buf.length <= HOLD_TOTAL) {
+      this.held.set(rel, buf);
+      this.heldBytes += buf.length;
+    }
+    const now = BigInt(Date.now()) * 1_000_000n;
+    if (same && now - st.mtimeNs > RACY_NS && now - st.ctimeNs > RACY_NS) {
+      this.statCache[rel] = [String(e.ino), e.size, String(e.mtimeNs), String(e.ctimeNs), d];
+      this.statCacheDirty = true;
+    }
+    return d;
+  }
+
   private async computeDigest(rel: string): Promise<string> {
     const e = this.entries.get(rel);
     if (!e || e.type !== 'file') throw new Error(`internal: digest of non-file ${rel}`);
-    const cached = this.statCached(rel);
+    const cached = this.statCached(rel) ?? this.smallDigest(rel);
     if (cached !== undefined) return cached;
+    // A large file streams in 1 MiB reads.
     const h = createHash('sha256');
     let n = 0;
-    if (e.size <= SMALL_FILE) {
-      // One read for small files: a stream would allocate a 1 MiB buffer per file (GC-bound).
-      // Through one descriptor, whose fstat after the read is the "unchanged while read" check.
-      let buf: Buffer;
-      let st: import('node:fs').BigIntStats;
-      let fd: number | undefined;
-      try {
-        fd = openSync(this.abs(rel), 'r');
-        buf = readFileSync(fd);
-        st = fstatSync(fd, { bigint: true });
-      } catch (err) {
-        throw new TsbError('TSB4003', `cannot read context file ${rel}`, { cause: err });
-      } finally {
-        if (fd !== undefined) closeSync(fd);
-      }
-      h.update(buf);
-      n = buf.length;
-      this.bytesHashed += n;
-      const d = 'sha256:' + h.digest('hex');
-      const same = st.ino === e.ino && Number(st.size) === e.size && st.mtimeNs === e.mtimeNs && st.ctimeNs === e.ctimeNs && buf.length === e.size;
-      if (same && buf.length <= HOLD_FILE && this.heldBytes + buf.length <= HOLD_TOTAL) {
-        this.held.set(rel, buf);
-        this.heldBytes += buf.length;
-      }
-      const now = BigInt(Date.now()) * 1_000_000n;
-      if (same && now - st.mtimeNs > RACY_NS && now - st.ctimeNs > RACY_NS) {
-        this.statCache[rel] = [String(e.ino), e.size, String(e.mtimeNs), String(e.ctimeNs), d];
-        this.statCacheDirty = true;
-      }
-      return d;
-    } else {
-      await new Promise<void>((res, rej) => {
-        const s = createReadStream(this.abs(rel), { highWaterMark: 1 << 20 });
-        s.on('data', (b) => { h.update(b as Buffer); n += (b as Buffer).length; });
-        s.on('error', (err) => rej(new TsbError('TSB4003', `cannot read context file ${rel}`, { cause: err })));
-        s.on('end', () => res());
-      });
-    }
+    await new Promise<void>((res, rej) => {
+      const s = createReadStream(this.abs(rel), { highWaterMark: 1 << 20 });
+      s.on('data', (b) => { h.update(b as Buffer); n += (b as Buffer).length; });
+      s.on('error', (err) => rej(new TsbError('TSB4003', `cannot read context file ${rel}`, { cause: err })));
+      s.on('end', () => res());
+    });
     this.bytesHashed += n;
     const d = 'sha256:' + h.digest('hex');
     // Re-stat: a file changed while we read it must not be cached under its old stat.
@@ -348,6 +353,11 @@ export class BuildContext {
       this.statCacheDirty = false;
     } catch { /* the cache is an optimisation */ }
   }
+}
+
+/** sha256 hex of a buffer: crypto.hash (one call, no Hash object) where Node has it. */
+function sha256hex(b: Buffer): string {
+  return typeof oneShotHash === 'function' ? oneShotHash('sha256', b, 'hex') : createHash('sha256').update(b).digest('hex');
 }
 
 function toEntry(rel: string, st: import('node:fs').BigIntStats, linkTarget: string | undefined): CtxEntry {
