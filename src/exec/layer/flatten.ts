@@ -3,10 +3,11 @@
  * (`--output type=local`).
  *
  * Both walk the view in walk order, never follow symlinks, keep modes (incl. setuid), owners,
- * mtimes, symlink targets, devices/fifos and keepXattr() xattrs; files sharing a host inode (hard
+ * mtimes (to the nanosecond in a directory; whole seconds in a tar), symlink targets,
+ * devices/fifos and keepXattr() xattrs; files sharing a host inode (hard
  * links inside one layer) stay hardlinked. The view root itself is not emitted.
  */
-import { createReadStream, readFileSync } from 'node:fs';
+import { createReadStream, lstatSync, readFileSync } from 'node:fs';
 import { readXattrs, entryFromStat } from './fsentry.js';
 import { fsPath } from './names.js';
 import { TreeWriter, type TreeWriterOptions } from './tree.js';
@@ -46,7 +47,9 @@ export async function copyViewToDir(view: MergedView, dir: string, opts: TreeWri
     if (v.path === '/') continue;
     const rel = v.path.slice(1);
     const e = entryFromStat(rel, v.hostPath, v.stat, readXattrs(v.hostPath).kept);
-    const meta = { mode: e.mode ?? 0o644, uid: e.uid ?? 0, gid: e.gid ?? 0, mtime: e.mtime ?? 0, xattrs: e.xattrs };
+    // Exact mtimes, as BuildKit's local exporter copies them from its snapshots (only tars round).
+    const mtimeNs = lstatSync(fsPath(v.hostPath), { bigint: true }).mtimeNs;
+    const meta = { mode: e.mode ?? 0o644, uid: e.uid ?? 0, gid: e.gid ?? 0, mtime: e.mtime ?? 0, mtimeNs, xattrs: e.xattrs };
     entries++;
     switch (e.type) {
       case 'file': {

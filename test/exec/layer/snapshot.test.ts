@@ -7,6 +7,7 @@ import { openStore } from '../../../store/index.js';
 import { chainIds, ensureLayerSnapshot, snapshotsForImage } from '../../../src/exec/layer/snapshot.js';
 import { LayerWriter } from '../../../src/exec/layer/writer.js';
 import { MergedView } from '../../../src/exec/layer/view.js';
+import { copyViewToDir } from '../../../src/exec/layer/flatten.js';
 import { lutimesNs } from '../../../src/exec/layer/native.js';
 import { encodeHeader, readTar } from '../../../src/exec/layer/tar.js';
 import { unpackLayerFlat, unpackLayerToSnapshot } from '../../../src/exec/layer/unpack.js';
@@ -148,5 +149,19 @@ describe('snapshots of layers this process wrote keep nanosecond mtimes (as Buil
       expect(ns(join(dir, 'd'))).toBe(1_600_000_000_123_456_789n);
       expect(ns(join(dir, 'd/f'))).toBe(-1_500_000_000n);
     }
+  });
+
+  test('copyViewToDir (--output type=local) copies mtimes to the nanosecond', async () => {
+    const base = tmp('store');
+    const lower = join(base, 'lower'), out = join(base, 'out');
+    mkdirSync(join(lower, 'd'), { recursive: true });
+    writeFileSync(join(lower, 'd/f'), 'f');
+    const T = 1_600_000_000_987_654_321n;
+    lutimesNs(join(lower, 'd/f'), T);
+    lutimesNs(join(lower, 'd'), T + 1n);
+    mkdirSync(out);
+    await copyViewToDir(new MergedView([lower]), out);
+    expect(ns(join(out, 'd/f'))).toBe(T);
+    expect(ns(join(out, 'd'))).toBe(T + 1n);
   });
 });
