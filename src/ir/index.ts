@@ -6,12 +6,15 @@
  * hooks): which flags each instruction takes and their types, argument counts, stage names,
  * HEALTHCHECK, ONBUILD triggers, SHELL's JSON form, --mount syntax. Deliberate differences:
  * - duplicate stage names are an error (TSB2005); BuildKit only warns, then `--from=name` is ambiguous;
- * - ONBUILD triggers are lowered (checked) now, not only when a child image builds;
  * - `RUN --device` is rejected (TSB2020): tsbuild's sandbox has no device passthrough;
- * - a flag on an instruction that takes none (even STOPSIGNAL, where BuildKit ignores it) is an error.
+ * - a flag on an instruction that takes none is an error, as in BuildKit, except on ARG and
+ *   STOPSIGNAL, whose flags BuildKit never looks at (accepted with an IgnoredFlag warning).
+ * As in BuildKit: an ONBUILD trigger is checked only for its keyword; one that would fail in the
+ * child build is kept with an InvalidOnbuildTrigger warning. `RUN` with no command runs `sh -c ""`.
+ * Mount, network and --from checks that BuildKit makes when it dispatches a step are made here.
  * Lint warnings (BuildKit rule names) are cheap, syntax-only ones; see `lint()`.
  */
-import type { Span } from '../errors.js';
+import { TsbError, type Span } from '../errors.js';
 import type { ArgNode, DockerfileAST, Heredoc, Instruction, Warning } from '../syntax/ast.js';
 import { parseGoDuration } from './duration.js';
 import { irError, type IrErrorCode } from './errors.js';
@@ -193,6 +196,13 @@ class Lowerer {
     this.flags(ins, kw, {});
   }
 
+  /** ARG and STOPSIGNAL: BuildKit never parses their flags, so any flag is accepted and ignored. */
+  private ignoredFlags(ins: Instruction, kw: string): void {
+    if (ins.flags.length) {
+      this.warn('IgnoredFlag', `${kw} takes no flags; ${ins.flags.map((f) => f.value).join(' ')} ignored`, ins.flags[0]!.span);
+    }
+  }
+
   warn(rule: string, message: string, at: Instruction | Span): void {
     if ('keyword' in at) {
       // `# check=skip=Rule` in the comment right above an instruction silences it there (BuildKit).
@@ -246,9 +256,7 @@ class Lowerer {
         }
         const mountFlag = flags.get('mount');
         const mounts: RunMount[] = mountFlag ? mountFlag.values.map((v) => lowerMount(v, mountFlag.span)) : [];
-        if (ins.args.length === 0 && ins.heredocs.length === 0 && !ins.json) {
-          this.fail('TSB2009', 'RUN requires at least one argument', this.keywordSpan(ins), 'write RUN command, RUN ["exe", "arg"] or RUN <<EOF.');
-        }
+        // `RUN` with nothing after it (or only flags) is accepted by BuildKit: it runs `/bin/sh -c ""`.
         return {
           kind: 'RUN', ...base, command: this.command(ins, ins.args), heredocs: ins.heredocs, mounts,
           ...(network ? { network } : {}), ...(security ? { security } : {}),
@@ -280,7 +288,7 @@ class Lowerer {
         return kw === 'ENV' ? { kind: 'ENV', ...base, pairs } : { kind: 'LABEL', ...base, pairs };
       }
       case 'ARG': {
-        this.noFlags(ins, kw);
+        this.ignoredFlags(ins, kw);
         this.atLeastOne(ins, kw);
         const args: KeyValue[] = ins.args.map((a) => {
           const eq = a.value.indexOf('=');
@@ -336,7 +344,7 @@ class Lowerer {
         return { kind: 'WORKDIR', ...base, path };
       }
       case 'STOPSIGNAL':
-        this.noFlags(ins, kw);
+        this.ignoredFlags(ins, kw);
         return { kind: 'STOPSIGNAL', ...base, signal: this.word(this.exactlyOne(ins, kw), true) };
       case 'MAINTAINER': {
         const a = this.exactlyOne(ins, kw);
@@ -418,8 +426,22 @@ class Lowerer {
     // As BuildKit stores it in the image config: the line, then each body as written and its delimiter.
     const hs = sub.heredocs.length ? sub.heredocs : ins.heredocs;
     for (const h of hs) expression += '\n' + (h.rawContent ?? h.content) + h.name;
-    const trigger = this.lower({ ...sub, heredocs: sub.heredocs.length ? sub.heredocs : ins.heredocs }) as StageInstr;
-    return { kind: 'ONBUILD', span: ins.span, original: ins.original, expression, trigger };
+    // BuildKit checks only the trigger's keyword now; the trigger itself is parsed when a child
+    // image builds FROM this one, and fails there. So a trigger that does not lower is a warning
+    // here (the expression is still stored), not an error.
+    let trigger: StageInstr | undefined;
+    const saved = { shellChanged: this.shellChanged, absWorkdir: this.absWorkdir, warnings: this.warnings.length };
+    try {
+      trigger = this.lower({ ...sub, heredocs: sub.heredocs.length ? sub.heredocs : ins.heredocs }) as StageInstr;
+    } catch (e) {
+      if (!(e instanceof TsbError)) throw e;
+      this.warnings.length = saved.warnings;
+      this.warn('InvalidOnbuildTrigger', `ONBUILD trigger will fail in images built FROM this one: ${e.code} ${e.message}`, ins);
+    }
+    // Lowering the trigger must not change the state of this stage (it runs in a child's).
+    this.shellChanged = saved.shellChanged;
+    this.absWorkdir = saved.absWorkdir;
+    return { kind: 'ONBUILD', span: ins.span, original: ins.original, expression, ...(trigger ? { trigger } : {}) };
   }
 
   private healthcheck(ins: Instruction): StageInstr {

@@ -153,8 +153,12 @@ export interface OnbuildInstr extends Base {
   readonly kind: 'ONBUILD';
   /** The trigger as Docker stores it in the image config (`ONBUILD` removed, keyword upper-cased). */
   readonly expression: string;
-  /** The trigger lowered like any instruction (validated now, run when a child image builds). */
-  readonly trigger: StageInstr;
+  /**
+   * The trigger lowered like any instruction, run when a child image builds. Absent when it does
+   * not lower (unknown flag, missing argument, …): BuildKit accepts such an ONBUILD and fails only
+   * in the child build, so toIR warns (InvalidOnbuildTrigger) instead of failing.
+   */
+  readonly trigger?: StageInstr;
 }
 
 export type HealthcheckInstr = Base & {

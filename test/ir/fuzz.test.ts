@@ -65,7 +65,7 @@ function exercise(ir: DockerfileIR): void {
     }
     if (i.kind === 'ENV' || i.kind === 'LABEL') for (const p of i.pairs) { words.push(p.key); if (p.value) words.push(p.value); }
     if (i.kind === 'ARG') for (const p of i.args) if (p.value) words.push(p.value);
-    if (i.kind === 'ONBUILD') visit(i.trigger);
+    if (i.kind === 'ONBUILD' && i.trigger) visit(i.trigger);
     if (i.kind === 'RUN') for (const m of i.mounts) try { resolveMount(m, (s) => expandWord({ raw: s, expand: true, span: m.span }, env).value); } catch (e) { if (!(e instanceof TsbError)) throw e; }
   };
   for (const a of ir.metaArgs) visit(a);

@@ -104,7 +104,6 @@ describe('instructions', () => {
     ['TSB2009', ins('WORKDIR', [])],
     ['TSB2009', ins('EXPOSE', [])],
     ['TSB2009', ins('ARG', [])],
-    ['TSB2009', ins('RUN', [])],
     ['TSB2010', ins('ARG', ['=x'])],
     ['TSB2010', ins('ENV', ['', 'x', '='])],
     ['TSB2011', ins('HEALTHCHECK', ['NONE', 'x'])],
@@ -126,6 +125,17 @@ describe('instructions', () => {
     const ir = toIR(ast(from(), ins('HEALTHCHECK', ['CMD', 'curl -f http://localhost/'], { flags: ['--interval=1m30s', '--timeout=500ms', '--retries=3', '--start-interval=0'] })));
     const h = ir.stages[0]!.instructions[0] as HealthcheckInstr & { test: 'CMD' };
     expect(h).toMatchObject({ test: 'CMD', intervalNs: 90e9, timeoutNs: 5e8, retriesCount: 3, startPeriodNs: 0, startIntervalNs: 0, command: { form: 'shell', text: 'curl -f http://localhost/' } });
+  });
+  it('RUN with no command lowers to an empty shell command (BuildKit runs /bin/sh -c "")', () => {
+    const ir = toIR(ast(from(), ins('RUN', [], { flags: ['--network=none'] })));
+    expect(ir.stages[0]!.instructions[0]).toMatchObject({ kind: 'RUN', command: { form: 'shell', text: '' } });
+  });
+  it('an ONBUILD trigger that does not lower is a warning (BuildKit fails only in the child build)', () => {
+    const ir = toIR(ast(from(), ins('ONBUILD', [], { sub: ins('COPY', ['onlyone']) })));
+    const o = ir.stages[0]!.instructions[0]!;
+    expect(o).toMatchObject({ kind: 'ONBUILD' });
+    expect('trigger' in o).toBe(false);
+    expect(ir.warnings.map((w) => w.rule)).toContain('InvalidOnbuildTrigger');
   });
   it('ONBUILD keeps the expression and lowers the trigger', () => {
     const ir = toIR(ast(from(), ins('ONBUILD', [], { sub: ins('RUN', ['echo hi']) })));
