@@ -158,7 +158,8 @@ export function diffUpper(upperdir: string, lowers: readonly string[] = []): Upp
       if (type === 'char' && st.rdev === 0) { nodes.push({ rel: childRel, kind: 'whiteout', same: false }); continue; }
       const { kept, names: xnames } = readXattrs(host);
       checkOverlayFeatures(xnames, childRel);
-      const unkept = xnames.filter((n) => !keepXattr(n) && n !== OPAQUE_XATTR);
+      // The opaque marks stay: that is how a snapshot spells an opaque directory.
+      const unkept = xnames.filter((n) => !keepXattr(n) && n !== OPAQUE_XATTR && n !== 'user.overlay.opaque');
       if (unkept.length) stripXattrs.push({ path: childRel, names: unkept });
       const lower = lowerVisible && view ? view.entry('/' + childRel, { follow: false }) : undefined;
       const entry = entryFromStat(childRel, host, st, kept);
