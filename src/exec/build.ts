@@ -762,7 +762,7 @@ export class BuildExecutor {
           break;
         }
         case 'bind': {
-          const { existsSync, statSync, mkdtempSync, copyFileSync } = await import('node:fs');
+          const { existsSync, statSync, lstatSync, mkdtempSync, copyFileSync } = await import('node:fs');
           const src = (m.source ?? '/').replace(/^\/+/, '');
           // A writable bind never writes through to its source: writes land in a throwaway
           // overlay upper (directories) or a private copy (files), as BuildKit discards them.
@@ -784,17 +784,26 @@ export class BuildExecutor {
             const lower = m.from.toLowerCase();
             const st = [...this.plan.all.values()].find((s) => s.name === lower || String(s.index) === lower);
             let diffIds: string[];
-            if (st) diffIds = (await this.stage(st)).layers.map((l) => l.digest);
-            else diffIds = (await this.resolveImage(m.from, this.plan.platform, span)).layers.map((l) => l.digest);
+            let view: LayerFS | undefined;
+            if (st) { const r = await this.stage(st); diffIds = r.layers.map((l) => l.digest); view = r.fs; }
+            else {
+              const img = await this.resolveImage(m.from, this.plan.platform, span);
+              diffIds = img.layers.map((l) => l.digest);
+              view = new LayerFS(img.layers.map((l) => this.opts.store.blobs.path(l.digest)));
+            }
             const { snapshotsForImage } = await import('./layer/snapshot.js');
             const lowers = await snapshotsForImage(this.opts.store, diffIds);
-            if (src === '' || src === '.') {
+            // The sub-path resolves through the stage's OWN symlinks, chroot-style (BuildKit 0.25:
+            // source=/link/sub with /link -> /real works), never through the host's.
+            const real = src === '' || src === '.' ? '' : view?.realpathSync(src) ?? src.replace(/^\/+/, '');
+            if (real === '') {
               out.push({ type: 'layers', target, lowerdirs: lowers, readwrite: !m.readOnly });
               break;
             }
             // A sub-path of the stage: the same directory in each layer snapshot (topmost first for
-            // a file). Known gap: a symlink in the sub-path's parents is not followed.
-            const hosts = lowers.map((l) => join(l, src)).filter((h) => existsSync(h));
+            // a file); a layer whose copy of the path has a symlink on the way is skipped (it was
+            // replaced above, and following it would read the host).
+            const hosts = lowers.map((l) => hostPathNoLinks(l, real, lstatSync)).filter((h): h is string => h !== undefined);
             const top = hosts[hosts.length - 1];
             if (!top) throw new TsbError('TSB4031', `RUN --mount source "${m.source}" is not in ${m.from}`, { span });
             if (statSync(top).isDirectory()) {
@@ -1225,6 +1234,20 @@ async function walkHostDir(root: string): Promise<HostEntry[]> {
   };
   await walk('');
   return out;
+}
+
+/** root/rel when every component below root exists and none is a symlink (lstat only), else undefined. */
+function hostPathNoLinks(root: string, rel: string, lstatSync: typeof import('node:fs').lstatSync): string | undefined {
+  let cur = root;
+  for (const part of rel.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') return undefined;
+    cur = join(cur, part);
+    let st;
+    try { st = lstatSync(cur); } catch { return undefined; }
+    if (st.isSymbolicLink()) return undefined;
+  }
+  return cur;
 }
 
 function cleanAbs(p: string): string {

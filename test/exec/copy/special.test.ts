@@ -216,6 +216,29 @@ describe.skipIf(noBusybox !== undefined)('with a busybox rootfs', () => {
     expect(fs.readFileSync('from-file')?.toString()).toBe('two\n');
     expect(fs.raw('m/f')).toBeUndefined();
   });
+
+  it('RUN --mount=type=bind,from=STAGE,source=… follows the stage\'s own symlinks, never the host\'s', async () => {
+    const ctx = tmp(); const store = tmp('tsb-store-');
+    copyFileSync(await busyboxRootfsTar(), join(ctx, 'rootfs.tar'));
+    writeFileSync(join(ctx, 'Dockerfile'), [
+      'FROM scratch AS base', 'ADD rootfs.tar /',
+      // /hostetc -> /etc is absolute: on the host it would name the host's /etc.
+      'FROM base AS data', 'RUN mkdir -p /real/sub /etc/only-in-stage && echo one > /real/sub/f && ln -s /real /link && ln -s real/sub /rel && ln -s f /real/sub/flink && ln -s /etc /hostetc',
+      'FROM base',
+      'RUN --mount=type=bind,from=data,source=/link/sub,target=/m cat /m/f > /via-abs-link',
+      'RUN --mount=type=bind,from=data,source=rel,target=/m cat /m/f > /via-rel-link',
+      'RUN --mount=type=bind,from=data,source=/real/sub/flink,target=/one cat /one > /via-file-link',
+      'RUN --mount=type=bind,from=data,source=/hostetc,target=/e ls /e > /etc-listing',
+      '',
+    ].join('\n'));
+    const r = await build(ctx, store, 'linkbind:1');
+    expect(r.code, r.stderr).toBe(0);
+    const { fs } = readImageFromStore(store, 'linkbind:1');
+    for (const f of ['via-abs-link', 'via-rel-link', 'via-file-link']) expect(fs.readFileSync(f)?.toString()).toBe('one\n');
+    const listing = fs.readFileSync('etc-listing')!.toString().split('\n');
+    expect(listing).toContain('only-in-stage');
+    expect(listing).not.toContain('os-release');
+  });
 });
 
 describe('destination directories', () => {
