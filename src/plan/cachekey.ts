@@ -31,13 +31,17 @@ export const RECIPE_VERSION = 'v2';
  * kind of step produces changes (layer content or config), so records written by older code miss
  * instead of handing back the old (wrong) result. History:
  *   RUN  run2   hardlinks to lower files kept, non-UTF-8 names (05a0869)
+ *        run3   bind mounts from a stage sub-path follow the stage's symlinks, not the host's
  *   COPY copy3  context links chroot-style, several files onto a non-dir path, dir onto file is
  *               TSB4012 (7387112); --link keeps existing parents (34d128c); fifos/devices copied
+ *        copy4  hardlinks kept per source match only, block devices copied as char devices,
+ *               dirs made with an octal --chmod get it & 0755, heredoc onto a dir lands inside
  *   ADD  add3   as COPY, plus archive hardlinks/fifos (7387112) and symlinks followed inside the
  *               destination (b32cd69)
+ *        add4   as copy4, plus archive devices kept and URLs onto an existing dir land inside
  * Kinds not listed use the bare RECIPE_VERSION.
  */
-export const STEP_RECIPES: Readonly<Record<string, string>> = { RUN: 'run2', COPY: 'copy3', ADD: 'add3' };
+export const STEP_RECIPES: Readonly<Record<string, string>> = { RUN: 'run3', COPY: 'copy4', ADD: 'add4' };
 
 export type KeyInputs = Record<string, string>;
 
