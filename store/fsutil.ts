@@ -76,14 +76,18 @@ export async function fsyncDir(dir: string): Promise<void> {
 /**
  * Write `data` to `path` atomically: temp file in `tmpDir` (same file system), fsync, rename over
  * `path`, fsync the directory. Readers see the old or the new file, never a torn one.
+ * `durable: false` skips both fsyncs, for files that mean nothing after a crash (a lease names a
+ * live process: after a power cut its owner is gone, and an unreadable lease is dropped anyway);
+ * other processes still see the old or the new file, never a torn one.
  */
-export async function atomicWrite(path: string, data: string | Uint8Array, tmpDir: string, what: string): Promise<void> {
+export async function atomicWrite(path: string, data: string | Uint8Array, tmpDir: string, what: string, opts: { durable?: boolean } = {}): Promise<void> {
   const tmp = tempName(tmpDir, 'w');
+  const durable = opts.durable !== false;
   try {
     const fh = await open(tmp, 'wx', 0o644);
     try {
       await fh.writeFile(data);
-      await fh.sync();
+      if (durable) await fh.sync();
     } finally {
       await fh.close();
     }
@@ -92,7 +96,7 @@ export async function atomicWrite(path: string, data: string | Uint8Array, tmpDi
       await mkdir(dirname(path), { recursive: true });
       await rename(tmp, path);
     });
-    await fsyncDir(dirname(path));
+    if (durable) await fsyncDir(dirname(path));
   } catch (e) {
     await unlink(tmp).catch(() => undefined);
     throw ioError(e, what, path);

@@ -246,7 +246,8 @@ class FsLease implements Lease {
   get file(): string { return join(this.store.leaseDir, `${this.rec.id}.json`); }
 
   async write(): Promise<void> {
-    await atomicWrite(this.file, JSON.stringify(this.rec) + '\n', this.store.tmpDir, 'writing a lease');
+    // Not durable (no fsync): a lease only matters while its process lives (see atomicWrite).
+    await atomicWrite(this.file, JSON.stringify(this.rec) + '\n', this.store.tmpDir, 'writing a lease', { durable: false });
   }
 
   add(...items: string[]): Promise<void> {
