@@ -1034,7 +1034,7 @@ export class BuildExecutor {
             const path = joinRel(destRel, u.rel);
             const o = owner ?? { uid: u.uid, gid: u.gid };
             // --chmod does not apply to what an archive unpacks (BuildKit 0.25); --chown does.
-            const e: LayerEntry = { path, type: u.type, mode: u.perm, uid: o.uid, gid: o.gid, mtime: u.mtime };
+            const e: LayerEntry = { path, type: u.type, mode: u.perm, uid: o.uid, gid: o.gid, mtime: u.mtime, mtimeNs: u.mtimeNs };
             if (u.type === 'file' && u.nlink > 1 && firstByIno.has(u.ino)) {
               // The archive's hardlinks stay hardlinks.
               e.type = 'hardlink';
@@ -1214,7 +1214,7 @@ function isTarHeader(h: Buffer): boolean {
   return sum === want;
 }
 
-interface HostEntry { rel: string; type: 'file' | 'dir' | 'symlink' | 'fifo' | 'char' | 'block'; perm: number; uid: number; gid: number; size: number; mtime: number; link?: string; ino: number; nlink: number; rdev: number }
+interface HostEntry { rel: string; type: 'file' | 'dir' | 'symlink' | 'fifo' | 'char' | 'block'; perm: number; uid: number; gid: number; size: number; mtime: number; mtimeNs: bigint; link?: string; ino: number; nlink: number; rdev: number }
 
 /** Entries of an unpacked archive dir (files, dirs, links, fifos, devices), sorted, with inode identity. */
 async function walkHostDir(root: string): Promise<HostEntry[]> {
@@ -1224,11 +1224,11 @@ async function walkHostDir(root: string): Promise<HostEntry[]> {
     const names = (await readdir(fsPath(rel ? join(root, rel) : root), { encoding: 'buffer' })).map((b) => decodeName(b)).sort();
     for (const n of names) {
       const r = rel ? `${rel}/${n}` : n;
-      const s = await lstat(fsPath(join(root, r)));
+      const s = await lstat(fsPath(join(root, r)), { bigint: true }); // ns mtimes reach the snapshot (layer/mtimes.ts)
       const type = s.isDirectory() ? 'dir' : s.isSymbolicLink() ? 'symlink' : s.isFile() ? 'file' : s.isFIFO() ? 'fifo'
         : s.isCharacterDevice() ? 'char' : s.isBlockDevice() ? 'block' : undefined;
       if (!type) continue;
-      out.push({ rel: r, type, perm: s.mode & 0o7777, uid: s.uid, gid: s.gid, size: type === 'file' ? s.size : 0, mtime: Math.trunc(s.mtimeMs / 1000), ino: s.ino, nlink: s.nlink, rdev: s.rdev, ...(type === 'symlink' ? { link: decodeName(await readlink(fsPath(join(root, r)), { encoding: 'buffer' })) } : {}) });
+      out.push({ rel: r, type, perm: Number(s.mode & 0o7777n), uid: Number(s.uid), gid: Number(s.gid), size: type === 'file' ? Number(s.size) : 0, mtime: Number(s.mtimeNs / 1_000_000_000n), mtimeNs: s.mtimeNs, ino: Number(s.ino), nlink: Number(s.nlink), rdev: Number(s.rdev), ...(type === 'symlink' ? { link: decodeName(await readlink(fsPath(join(root, r)), { encoding: 'buffer' })) } : {}) });
       if (type === 'dir') await walk(r);
     }
   };
