@@ -30,6 +30,10 @@ const KEYWORDS_BEFORE_REGEX = new Set(['return', 'typeof', 'instanceof', 'in', '
 
 class Refuse extends Error {}
 
+const isDigit = (k) => k >= 48 && k <= 57;
+const idStart = (k) => (k >= 65 && k <= 90) || (k >= 97 && k <= 122) || k === 95 || k === 36 || k >= 0x80;
+const idPart = (k) => idStart(k) || isDigit(k);
+
 /** Tokens: {t: 'id'|'str'|'tpl'|'num'|'re'|'p', v, s, e} (s/e offsets; tpl = a template chunk). */
 export function tokenize(src) {
   const toks = [];
@@ -75,9 +79,9 @@ export function tokenize(src) {
       continue;
     }
     if (c === '`') { i++; scanTemplate(s); continue; }
-    if (/[A-Za-z_$\u0080-\uffff]/.test(c) || c === '\\') {
+    if (idStart(cc) || c === '\\') {
       let j = i + 1;
-      while (j < n && /[A-Za-z0-9_$\u0080-\uffff\\]/.test(src[j])) j++;
+      while (j < n && (idPart(src.charCodeAt(j)) || src[j] === '\\')) j++;
       i = j;
       push('id', src.slice(s, i), s, i, stack.length);
       continue;
@@ -89,7 +93,7 @@ export function tokenize(src) {
       push('id', src.slice(s, i), s, i, stack.length);
       continue;
     }
-    if (/[0-9]/.test(c) || (c === '.' && /[0-9]/.test(src[i + 1] ?? ''))) {
+    if ((cc >= 48 && cc <= 57) || (c === '.' && isDigit(src.charCodeAt(i + 1)))) {
       let j = i + 1;
       while (j < n && /[0-9A-Za-z_.]/.test(src[j])) {
         if ((src[j] === 'e' || src[j] === 'E') && (src[j + 1] === '+' || src[j + 1] === '-') && !/^0[xX]/.test(src.slice(s, j))) j++;
