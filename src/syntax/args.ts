@@ -39,8 +39,10 @@ function isByteSpace(b: number): boolean {
 /**
  * extractBuilderFlags. Works on bytes like Go does (a non-ASCII byte becomes the rune of the same
  * number, and bytes 0x85/0xA0 count as spaces). Returns the remaining text and where it starts.
+ * The escape character is the file's escape token (`# escape=` directive), as in BuildKit 0.25
+ * (split_command.go compares with d.escapeToken), not always a backslash.
  */
-export function extractBuilderFlags(line: string): { rest: string; restStart: number; flags: Word[] } {
+export function extractBuilderFlags(line: string, escape = 0x5c): { rest: string; restStart: number; flags: Word[] } {
   // Fast path: no flag at the start.
   let k = 0;
   while (k < line.length && isByteSpace(line.charCodeAt(k))) k++;
@@ -103,7 +105,7 @@ export function extractBuilderFlags(line: string): { rest: string; restStart: nu
         phase = IN_QUOTE;
         continue;
       }
-      if (ch === 0x5c) {
+      if (ch === escape) {
         if (pos + 1 === n) continue;
         pos++;
         ch = b.charCodeAt(pos);
@@ -116,7 +118,7 @@ export function extractBuilderFlags(line: string): { rest: string; restStart: nu
       phase = IN_WORD;
       continue;
     }
-    if (ch === 0x5c) {
+    if (ch === escape) {
       if (pos + 1 === n) {
         phase = IN_WORD;
         continue;

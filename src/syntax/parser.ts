@@ -123,7 +123,7 @@ function newNodeFromLine(ctx: Ctx, line0: string, base0: number, comments0: read
     let argsBase = base + lead + trimmed.length;
     if (rec.rest) {
       const restBase = base + lead + rec.rest.offset;
-      const ex = extractBuilderFlags(rec.rest.value);
+      const ex = extractBuilderFlags(rec.rest.value, ctx.escape);
       flagWords = ex.flags.map((f) => ({ value: f.value, start: f.start + restBase, end: f.end + restBase }));
       const a = goTrimLeftSpace(ex.rest);
       argsBase = restBase + ex.restStart + (ex.rest.length - a.length);
