@@ -110,6 +110,8 @@ interface Draft {
   mode?: number; uid?: number; gid?: number; sizeLimit?: number;
   /** Some value could not be known (a variable without an expander): skip whole-mount checks. */
   partial: boolean;
+  /** A value (other than type) holds a variable and was left for the build's pass. */
+  deferred?: boolean;
 }
 
 /**
@@ -140,6 +142,7 @@ function interpret(fields: readonly MountField[], span: Span, expand: ((v: strin
     if (hasVariable(value)) {
       if (!expand) {
         if (key === 'type') m.partial = true;
+        else m.deferred = true;
         if (!ALL_KEYS.includes(key)) throw unknownKey(key, f, span);
         continue;
       }
@@ -229,6 +232,11 @@ function validate(m: Draft, span: Span): void {
   if (m.type === 'secret') {
     if (m.from !== undefined && m.from !== '') throw bad('secret mount should not have a from', 'secrets come from --secret on the command line, not from a stage.');
     if (m.sharing) throw bad('secret mount should not define sharing', 'sharing applies to type=cache only.');
+    // BuildKit's parseMount: an empty value counts as not given.
+    if (!m.deferred && !m.source && !m.target && !m.id) {
+      throw bad('invalid secret mount. one of source, target required', 'name the secret: --mount=type=secret,id=NAME (or target=/run/secrets/NAME).');
+    }
+    if (m.source && m.id) throw bad("both source and id can't be set", 'a secret mount takes id= (or its alias source=), not both.');
   }
   if (m.sharing && m.type !== 'cache') throw bad(`invalid cache sharing set for ${m.type} mount`, 'sharing applies to type=cache only.');
 }
