@@ -1,14 +1,16 @@
 /**
  * Randomized RUN-like changes (seeded) through a real overlay mount over a 2-layer image: the
  * diff of the upperdir, unpacked as the next snapshot (with its lowers), must reproduce exactly
- * what the mount showed — through MergedView and through a fresh kernel overlay mount.
+ * what the mount showed — through MergedView and through a fresh kernel overlay mount; the upper
+ * kept as the snapshot instead (keepUpperAsSnapshot) must be the same tree as that unpack.
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, rmSync, symlinkSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { LayerEntry } from '../../../src/exec/layer/entry.js';
-import { diffUpperdir } from '../../../src/exec/layer/diff.js';
+import { diffUpper, diffUpperdir } from '../../../src/exec/layer/diff.js';
+import { keepUpperAsSnapshot } from '../../../src/exec/layer/snapshot.js';
 import { LayerWriter } from '../../../src/exec/layer/writer.js';
 import { unpackLayerToSnapshot } from '../../../src/exec/layer/unpack.js';
 import { MergedView } from '../../../src/exec/layer/view.js';
@@ -96,6 +98,14 @@ describe('diffUpperdir on random changes', () => {
       let kernel;
       try { kernel = describeTree(again.mnt); } finally { umount(again.mnt); }
       expect({ seed, tree: kernel }).toEqual({ seed, tree: seen });
+      // The same upper KEPT as the snapshot (what a RUN does now) must equal the unpacked one
+      // (whole-second mtimes compared) and give the same union.
+      const plan = diffUpper(upper, [l1, l2]);
+      const keptRoot = tmp('fdkeep');
+      const kept = await keepUpperAsSnapshot({ ensure: async (_id, fill) => { const d = join(keptRoot, 'snap'); mkdirSync(d); await fill(d); return d; } },
+        upper, `sha256:${String(seed).padStart(64, '0')}`, plan);
+      expect({ seed, tree: describeTree(kept, { mtime: true }) }).toEqual({ seed, tree: describeTree(l3, { mtime: true }) });
+      expect({ seed, tree: describeView(new MergedView([l1, l2, kept])) }).toEqual({ seed, tree: seen });
     }
   });
 });
