@@ -13,9 +13,12 @@
  * Positions: lines are counted on `\n` only (CRLF is one line end, a lone CR is not); columns are
  * UTF-16 code units of the physical line, 1-based, after BOM removal (src/errors.ts Span).
  *
- * Verified: ../shared corpora (38/38 files, 366/366 docs blocks, 393 JSONL cases) and a
+ * Verified: ../shared corpora (38/38 files, 366/366 docs blocks, 393 JSONL cases), a
  * differential fuzz (230k generated and mutated inputs) against a Go build of BuildKit's parser
- * logic with Go's own strconv/json/unicode/text/scanner.
+ * logic with Go's own strconv/json/unicode/text/scanner, and (session 2) BuildKit 0.25's own
+ * parser package compiled as an oracle: ~135k mutated, generated and transformed files plus a
+ * real-world sample, identical dumps, line ranges, heredoc bodies and rejections.
+ * testdata/syntax holds regression cases with BuildKit's own answers.
  * Known gaps (all outside what real Dockerfiles contain):
  * - Unicode tables come from Node's ICU, not Go's: strconv.IsPrint / strings.ToLower can differ for
  *   characters assigned after Unicode 15.0 (dump shows the char where BuildKit may show \uXXXX).
