@@ -57,18 +57,24 @@ function readPack() {
   return undefined;
 }
 
+/** Code caches by module, and how many runs have refreshed them (see runPacked). */
 function readCache(dir, id) {
   let buf;
-  try { buf = readFileSync(join(dir, 'cache.bin')); } catch { return new Map(); }
+  try { buf = readFileSync(join(dir, 'cache.bin')); } catch { return { m: new Map(), runs: 0 }; }
   try {
     const n = buf.readUInt32LE(0);
     const head = JSON.parse(buf.toString('utf8', 4, 4 + n));
-    if (head.id !== id || head.v8 !== process.versions.v8) return new Map();
+    if (head.id !== id || head.v8 !== process.versions.v8) return { m: new Map(), runs: 0 };
     const m = new Map();
     for (const rel in head.entries) { const [o, l] = head.entries[rel]; m.set(rel, buf.subarray(4 + n + o, 4 + n + o + l)); }
-    return m;
-  } catch { return new Map(); }
+    return { m, runs: head.runs ?? 0 };
+  } catch { return { m: new Map(), runs: 0 }; }
 }
+
+// A code cache holds the functions compiled when it was made; V8 compiles the others lazily on
+// every run. So the first few packed runs (e.g. a cold build, then a no-op one) re-make the caches
+// of every module they used, which then cover both paths; after that only missing ones are made.
+const REFRESH_RUNS = 3;
 
 function writeAtomic(dir, name, parts) {
   mkdirSync(dir, { recursive: true });
@@ -153,7 +159,8 @@ async function packNow() {
 }
 
 function runPacked(pack, loader = false) {
-  const cache = readCache(pack.dir, pack.id);
+  const { m: cache, runs } = readCache(pack.dir, pack.id);
+  const refresh = runs < REFRESH_RUNS;
   const loaded = new Map(); // rel -> Promise<namespace>
   const scripts = new Map(); // rel -> {script, stale}
   let nodeRequire;
@@ -202,8 +209,8 @@ function runPacked(pack, loader = false) {
     return ns;
   };
   process.once('exit', () => {
-    // Code caches for the modules this run compiled without one (first runs only).
-    let changed = false;
+    // Code caches for the modules this run compiled without one (or all it used, while refreshing).
+    let changed = refresh;
     for (const s of scripts.values()) if (s.stale) { changed = true; break; }
     if (!changed) return;
     try {
@@ -211,9 +218,9 @@ function runPacked(pack, loader = false) {
       const bodies = [];
       let off = 0;
       const add = (rel, data) => { entries[rel] = [off, data.length]; bodies.push(data); off += data.length; };
-      for (const [rel, s] of scripts) add(rel, s.stale ? s.script.createCachedData() : cache.get(rel));
+      for (const [rel, s] of scripts) add(rel, s.stale || refresh ? s.script.createCachedData() : cache.get(rel));
       for (const [rel, data] of cache) if (!scripts.has(rel)) add(rel, data);
-      writeFirst('cache.bin', withHeader({ id: pack.id, v8: process.versions.v8, entries }, bodies), pack.dir);
+      writeFirst('cache.bin', withHeader({ id: pack.id, v8: process.versions.v8, runs: runs + 1, entries }, bodies), pack.dir);
     } catch { /* best effort */ }
   });
   return loader ? load : load(ENTRY);
