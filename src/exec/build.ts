@@ -1027,6 +1027,10 @@ export class BuildExecutor {
           const { unpackLayerFlat } = await import('./layer/unpack.js');
           const { createReadStream } = await import('node:fs');
           // Archive symlinks are followed inside the destination, as BuildKit's ADD does.
+          // Directories the archive implies but has no header for are made now (mtime = now); they
+          // get the build's epoch like every directory tsbuild creates, so an ADD is reproducible.
+          // Known gap: a header dated within the second before the unpack is taken for implicit.
+          const unpackStartNs = (BigInt(Date.now()) - 1000n) * 1_000_000n;
           await unpackLayerFlat(createReadStream((source as ContextFS).absPath(a)), dir, { followArchiveSymlinks: true });
           const unpacked = await walkHostDir(dir);
           const firstByIno = new Map<number, string>();
@@ -1034,7 +1038,10 @@ export class BuildExecutor {
             const path = joinRel(destRel, u.rel);
             const o = owner ?? { uid: u.uid, gid: u.gid };
             // --chmod does not apply to what an archive unpacks (BuildKit 0.25); --chown does.
-            const e: LayerEntry = { path, type: u.type, mode: u.perm, uid: o.uid, gid: o.gid, mtime: u.mtime, mtimeNs: u.mtimeNs };
+            const implicitDir = u.type === 'dir' && u.mtimeNs >= unpackStartNs;
+            const e: LayerEntry = implicitDir
+              ? { path, type: u.type, mode: u.perm, uid: o.uid, gid: o.gid, mtime: epoch ?? 0 }
+              : { path, type: u.type, mode: u.perm, uid: o.uid, gid: o.gid, mtime: u.mtime, mtimeNs: u.mtimeNs };
             if (u.type === 'file' && u.nlink > 1 && firstByIno.has(u.ino)) {
               // The archive's hardlinks stay hardlinks.
               e.type = 'hardlink';
