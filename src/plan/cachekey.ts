@@ -39,9 +39,10 @@ export const RECIPE_VERSION = 'v2';
  *   ADD  add3   as COPY, plus archive hardlinks/fifos (7387112) and symlinks followed inside the
  *               destination (b32cd69)
  *        add4   as copy4, plus archive devices kept and URLs onto an existing dir land inside
+ *        add5   directories an archive implies (no header) get the epoch, not the unpack time
  * Kinds not listed use the bare RECIPE_VERSION.
  */
-export const STEP_RECIPES: Readonly<Record<string, string>> = { RUN: 'run3', COPY: 'copy4', ADD: 'add4' };
+export const STEP_RECIPES: Readonly<Record<string, string>> = { RUN: 'run3', COPY: 'copy4', ADD: 'add5' };
 
 export type KeyInputs = Record<string, string>;
 
