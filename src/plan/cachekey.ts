@@ -2,7 +2,8 @@
  * Step cache keys. A key is `v2:sha256:<hex>` over a versioned recipe (v2: destination symlinks
  * followed, hardlinks kept, RUN bind-mount contents keyed; v1 records simply miss):
  *
- *   sha256( "tsbuild-cachekey-v2\n" + canonical JSON of { parent, inputs } )
+ *   sha256( recipeHeader(op) + canonical JSON of { parent, inputs } )
+ *   recipeHeader: "tsbuild-cachekey-v2" + "-<kind version>" for kinds in STEP_RECIPES + "\n"
  *
  * `inputs` is a flat, READABLE map (it is stored in the CacheRecord and diffed to explain a miss):
  *   op            the step kind (`FROM`, `RUN`, `COPY`, `WORKDIR`, …)
