@@ -7,16 +7,15 @@
  *          --filter until=DURATION: only records not used for that long. --keep-storage SIZE: stop
  *          once the cache-only layers fit in SIZE.
  *   why    explain a cache miss: src/cli/commands/cache-why.ts (the build engine's), dispatched here.
- * Every subcommand takes the union of flags (main parses flags before we see the subcommand);
- * `pick()` is exported so main can dispatch per subcommand like it does for `debug`.
+ * main dispatches like `debug`: `pick(SUB)` returns the subcommand's own Command, whose flags alone
+ * are parsed. `why` is loaded only when asked for (it pulls in the build engine), so `cache ls`
+ * loads the store and this file, nothing else.
  */
 import { usageError } from '../args.js';
 import type { FlagSpec } from '../args.js';
 import type { Command } from '../command.js';
 import type { CacheRecord, FsStore } from '../../../store/index.js';
-import { FORMAT_FLAG, ago, humanSize, jsonLines, openStoreFor, outputFormat, parseDuration, parseSize, table } from './images.js';
-
-const why = await import('./cache-why.js').then((m) => m.command as Command, () => undefined);
+import { FORMAT_FLAG, ago, humanSize, jsonLines, memo, openStoreFor, outputFormat, parseDuration, parseSize, table, tableColumns } from './images.js';
 
 const OWN: readonly FlagSpec[] = [
   FORMAT_FLAG,
@@ -26,12 +25,6 @@ const OWN: readonly FlagSpec[] = [
   { name: 'filter', type: 'list', value: 'until=DURATION', help: 'prune: only records unused for DURATION (e.g. until=24h)' },
   { name: 'force', short: 'f', type: 'bool', help: 'prune: do not ask (tsbuild never asks; accepted for docker compatibility)' },
 ];
-
-function flags(): FlagSpec[] {
-  const names = new Set(OWN.map((f) => f.name));
-  const shorts = new Set(OWN.map((f) => f.short).filter(Boolean));
-  return [...OWN, ...(why?.flags ?? []).filter((f) => !names.has(f.name) && !(f.short && shorts.has(f.short)))];
-}
 
 function shortKey(key: string, noTrunc: boolean): string {
   if (noTrunc) return key;
@@ -66,7 +59,7 @@ const ls: Command = {
     const format = outputFormat(args);
     const store = await openStoreFor(args, ctx);
     if (format === 'json') {
-      const recs = (await store.cache.list()).sort((a, b) => b.lastUsed.localeCompare(a.lastUsed) || a.key.localeCompare(b.key));
+      const recs = (await store.cache.list()).sort((a, b) => (a.lastUsed < b.lastUsed ? 1 : a.lastUsed > b.lastUsed ? -1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
       ctx.stdout.write(jsonLines(recs.map((r) => ({
         Key: r.key, Parent: r.parent ?? '', Layer: r.layer?.digest ?? '', Size: r.layer?.size ?? 0, Config: r.config ?? '',
         CreatedAt: r.created, LastUsedAt: r.lastUsed, Hits: r.hits, Instruction: r.instruction, Source: source(r), Inputs: r.inputs,
@@ -75,13 +68,25 @@ const ls: Command = {
     }
     const noTrunc = args.bool('no-trunc');
     const now = Date.now();
-    const trunc = (s: string) => (noTrunc || s.length <= 50 ? s : s.slice(0, 49) + '…');
     // summaries(): the listing fields only, without parsing each record's JSON (store/cache.ts).
-    const rows = (await store.cache.summaries()).map((r) => ({ ...r, t: Date.parse(r.lastUsed) || 0 }))
-      .sort((a, b) => b.t - a.t || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    ctx.stdout.write(table(['KEY', 'SIZE', 'CREATED', 'LAST USED', 'HITS', 'INSTRUCTION', 'SOURCE'], rows.map((r) => [
-      shortKey(r.key, noTrunc), humanSize(r.size), ago(r.created, now), ago(r.lastUsed, now), String(r.hits), trunc(r.instruction.replace(/\s+/g, ' ')), r.source,
-    ])));
+    // Columns are built straight from them: no per-row objects or arrays (10,000 records).
+    const recs = await store.cache.summaries();
+    const t = new Float64Array(recs.length);
+    const order = new Array<number>(recs.length);
+    for (let i = 0; i < recs.length; i++) { t[i] = Date.parse(recs[i]!.lastUsed) || 0; order[i] = i; }
+    order.sort((a, b) => t[b]! - t[a]! || (recs[a]!.key < recs[b]!.key ? -1 : recs[a]!.key > recs[b]!.key ? 1 : 0));
+    const agoOf = memo((iso: string) => ago(iso, now));
+    const sizeOf = memo((n: number) => humanSize(n));
+    const cols: string[][] = [[], [], [], [], [], [], []];
+    for (const i of order) {
+      const r = recs[i]!;
+      let ins = r.instruction;
+      if (/\s\s|[^\S ]/.test(ins)) ins = ins.replace(/\s+/g, ' ');
+      if (!noTrunc && ins.length > 50) ins = ins.slice(0, 49) + '…';
+      cols[0]!.push(shortKey(r.key, noTrunc)); cols[1]!.push(sizeOf(r.size)); cols[2]!.push(agoOf(r.created));
+      cols[3]!.push(agoOf(r.lastUsed)); cols[4]!.push(String(r.hits)); cols[5]!.push(ins); cols[6]!.push(r.source);
+    }
+    ctx.stdout.write(tableColumns(['KEY', 'SIZE', 'CREATED', 'LAST USED', 'HITS', 'INSTRUCTION', 'SOURCE'], cols));
     return 0;
   },
 };
@@ -152,21 +157,24 @@ const prune: Command = {
   },
 };
 
-const SUBS: Record<string, Command | undefined> = { ls, du, prune, why };
+const why = (): Promise<Command> => import('./cache-why.js').then((m) => m.command);
+const SUBS: Record<string, () => Promise<Command>> = { ls: async () => ls, du: async () => du, prune: async () => prune, why };
 
-/** For main: the subcommand's own Command (so its flags alone are parsed). */
+/** For main: the subcommand's own Command (so its flags alone are parsed); `why` is loaded on demand. */
 export async function pick(sub: string | undefined): Promise<Command> {
   const c = sub !== undefined && Object.hasOwn(SUBS, sub) ? SUBS[sub] : undefined;
   if (!c) throw usageError(sub ? `unknown cache subcommand "${sub}"` : 'cache needs a subcommand', 'write tsbuild cache ls|du|prune|why.');
-  return c;
+  return c();
 }
 
 export const command: Command = {
   name: 'cache',
   summary: 'list, size, prune and explain the build cache (ls, du, prune, why)',
-  usage: 'tsbuild cache ls|du|prune|why [flags]',
-  flags: flags(),
+  usage: 'tsbuild cache ls|du|prune|why [flags]   (tsbuild cache SUB --help for its flags)',
+  flags: OWN,
   details: 'Subcommands: ls (list records), du (disk usage), prune (remove records, then gc), why (explain a cache miss).',
+  // main dispatches through pick(); this only runs when called directly with the subcommand as
+  // the first positional argument and flags already parsed (with OWN: why's flags are its own).
   async run(args, ctx) {
     const [sub, ...rest] = args.positional;
     const c = await pick(sub);

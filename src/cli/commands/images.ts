@@ -85,11 +85,49 @@ export function parseDuration(s: string): number {
   return total;
 }
 
-/** Plain docker-style table: columns padded to the widest cell, 3 spaces apart. */
+/**
+ * Plain docker-style table: columns padded to the widest cell, 3 spaces apart, trailing blanks
+ * trimmed. Linear in the cells: widths in one pass, padding from a table of blank strings, one
+ * string built by appends (10,000-row listings: `images`, `cache ls`).
+ */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const w = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: readonly string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]!))).join('   ').trimEnd();
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
+  return tableColumns(header, header.map((_, i) => rows.map((r) => r[i] ?? '')));
+}
+
+/** table() from column arrays (cols[i][row]): what the big listings build, with no per-row arrays. */
+export function tableColumns(header: readonly string[], cols: readonly (readonly string[])[]): string {
+  const n = header.length;
+  const rows = n ? cols[0]!.length : 0;
+  const w: number[] = [];
+  for (let i = 0; i < n; i++) {
+    let m = header[i]!.length;
+    const c = cols[i]!;
+    for (let r = 0; r < rows; r++) { const l = c[r]!.length; if (l > m) m = l; }
+    w.push(m);
+  }
+  const pads: string[] = [''];
+  const pad = (k: number): string => { while (pads.length <= k) pads.push(pads[pads.length - 1]! + ' '); return pads[k]!; };
+  const line = (cell: (i: number) => string): string => {
+    let s = '';
+    let blank = 0; // padding owed before the next non-empty cell (so trailing blanks are never written)
+    for (let i = 0; i < n; i++) {
+      const c = cell(i);
+      if (c.length) { s += pad(blank) + c; blank = 0; }
+      if (i < n - 1) blank += w[i]! - c.length + 3;
+    }
+    // As String#trimEnd on the joined line: a cell's own trailing blanks go too.
+    const last = s.charCodeAt(s.length - 1);
+    return last <= 32 || last > 127 ? s.trimEnd() : s;
+  };
+  let out = line((i) => header[i]!) + '\n';
+  for (let r = 0; r < rows; r++) out += line((i) => cols[i]![r]!) + '\n';
+  return out;
+}
+
+/** f, remembering results: listings repeat the same sizes and dates many times. */
+export function memo<K, V>(f: (k: K) => V): (k: K) => V {
+  const m = new Map<K, V>();
+  return (k) => { let v = m.get(k); if (v === undefined && !m.has(k)) { v = f(k); m.set(k, v); } return v as V; };
 }
 
 export function jsonLines(objs: readonly unknown[]): string {
@@ -246,8 +284,10 @@ export const command: Command = {
         return p.repository === f.repository && (f.tag === undefined || p.tag === f.tag);
       });
     }
-    const rows = refs.map((r) => ({ r, d: displayName(r.name), created: r.summary?.created }))
-      .sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.r.name.localeCompare(b.r.name));
+    // Newest first, then by name; plain code-unit order (localeCompare costs ~1 µs a call, too
+    // slow for 10,000 names, and depends on the locale: scripts want one order everywhere).
+    const rows = refs.map((r) => ({ r, d: displayName(r.name), created: r.summary?.created ?? '' }))
+      .sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : a.r.name < b.r.name ? -1 : a.r.name > b.r.name ? 1 : 0));
     const noTrunc = args.bool('no-trunc');
     if (args.bool('quiet')) {
       const ids = [...new Set(rows.map((x) => shortId(x.r.summary?.config ?? x.r.descriptor.digest, noTrunc)))];
@@ -257,17 +297,18 @@ export const command: Command = {
     if (format === 'json') {
       ctx.stdout.write(jsonLines(rows.map(({ r, d, created }) => ({
         ID: r.summary?.config ?? '', Repository: d.repository, Tag: d.tag, Name: r.name, Digest: r.descriptor.digest,
-        CreatedAt: created ?? '', CreatedSince: ago(created, now), Size: r.summary?.size ?? 0,
+        CreatedAt: created, CreatedSince: ago(created || undefined, now), Size: r.summary?.size ?? 0,
       }))));
       return 0;
     }
     const digests = args.bool('digests');
     const header = digests ? ['REPOSITORY', 'TAG', 'DIGEST', 'IMAGE ID', 'CREATED', 'SIZE'] : ['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'];
-    ctx.stdout.write(table(header, rows.map(({ r, d, created }) => {
-      const base = [d.repository, d.tag];
-      if (digests) base.push(r.descriptor.digest);
-      return [...base, shortId(r.summary?.config, noTrunc), ago(created, now), humanSize(r.summary?.size ?? 0)];
-    })));
+    const agoOf = memo((c: string) => ago(c || undefined, now));
+    const sizeOf = memo((n: number) => humanSize(n));
+    const cols: string[][] = [rows.map((x) => x.d.repository), rows.map((x) => x.d.tag)];
+    if (digests) cols.push(rows.map((x) => x.r.descriptor.digest));
+    cols.push(rows.map((x) => shortId(x.r.summary?.config, noTrunc)), rows.map((x) => agoOf(x.created)), rows.map((x) => sizeOf(x.r.summary?.size ?? 0)));
+    ctx.stdout.write(tableColumns(header, cols));
     return 0;
   },
 };
