@@ -14,6 +14,10 @@
  * swept by renaming it into tmp/ first and re-checking its mtime there: a put that bumped it just
  * before the rename is seen, one just after finds the blob gone and writes it again. So gc never
  * deletes what a running build uses, provided the build takes its lease before its first put.
+ *
+ * Derived areas (derived.ts): inputs files are swept under the cache lock with the blobs (kept
+ * while a live record names them); the stat cache and run caches after the locks are released
+ * (they do not depend on the mark, and removing a big run cache must not stall builds' writes).
  */
 import { createHash } from 'node:crypto';
 import { readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
@@ -23,7 +27,8 @@ import { tempName } from './fsutil.js';
 import { withLock } from './lock.js';
 import { imageClosure } from './refs.js';
 import type { FsStore, LeaseFile } from './store.js';
-import type { Digest, GcResult } from './types.js';
+import type { Digest, GcOptions, GcResult } from './types.js';
+import { sweepInputs, sweepRunCaches, sweepStatCache } from './derived.js';
 
 const SLACK_MS = 2000;
 
@@ -38,7 +43,7 @@ export function chainIds(diffIds: readonly string[]): string[] {
   return out;
 }
 
-export async function runGc(s: FsStore, opts: { dryRun?: boolean }): Promise<GcResult> {
+export async function runGc(s: FsStore, opts: GcOptions): Promise<GcResult> {
   const started = Date.now();
   const dry = opts.dryRun === true;
   await s.sweepTmp();
@@ -47,6 +52,7 @@ export async function runGc(s: FsStore, opts: { dryRun?: boolean }): Promise<GcR
   // tagged or cached meanwhile, so writers wait for the locks only briefly.
   const closures = new Map<Digest, Awaited<ReturnType<typeof imageClosure>>>();
   const chains = new Map<Digest, string[]>();
+  const inputsKeep = new Set<string>();
   const mark = async (live: Set<Digest>, snapKeep: Set<string>, leases: LeaseFile[]): Promise<void> => {
     const configs = new Set<Digest>();
     for (const m of (await s.refs.readIndex()).manifests) {
@@ -58,6 +64,7 @@ export async function runGc(s: FsStore, opts: { dryRun?: boolean }): Promise<GcR
     for (const r of await s.cache.list()) {
       if (r.layer) { live.add(r.layer.digest); snapKeep.add(r.layer.digest); }
       if (r.config) { live.add(r.config); configs.add(r.config); }
+      for (const k in r.inputs) { const v = r.inputs[k]; if (typeof v === 'string' && v.startsWith('sha256:')) inputsKeep.add(v); }
     }
     for (const l of leases) for (const i of l.items) { live.add(i); snapKeep.add(i); }
     for (const cfg of configs) {
@@ -76,11 +83,12 @@ export async function runGc(s: FsStore, opts: { dryRun?: boolean }): Promise<GcR
   };
   await mark(new Set(), new Set(), await s.liveLeases());
 
-  return withLock(join(s.lockDir, 'gc.lock'), () => withLock(s.refs.lockPath, () => s.cache.holding(async () => {
+  const res = await withLock(join(s.lockDir, 'gc.lock'), () => withLock(s.refs.lockPath, () => s.cache.holding(async () => {
     const leases = await s.liveLeases();
     const cutoff = Math.min(started, ...leases.map((l) => l.created)) - SLACK_MS;
     const live = new Set<Digest>();
     const snapKeep = new Set<string>();
+    inputsKeep.clear();
     await mark(live, snapKeep, leases);
 
     // Compressed forms of live layers are live; records of dead layers go.
@@ -136,8 +144,17 @@ export async function runGc(s: FsStore, opts: { dryRun?: boolean }): Promise<GcR
       try { await rename(p, trash); } catch { res.removedSnapshots--; continue; }
       await rm(trash, { recursive: true, force: true });
     }
-    return res;
+    const inputs = await sweepInputs(s, inputsKeep, cutoff, dry);
+    res.freedBytes += inputs.freedBytes;
+    return { ...res, cutoff, inputs };
   })));
+  const { cutoff, inputs, ...out } = res;
+  const statcache = await sweepStatCache(s, cutoff, dry);
+  const runcache = await sweepRunCaches(s, opts.runCaches ?? 'keep', dry);
+  out.freedBytes += statcache.freedBytes + runcache.freedBytes;
+  out.areas = { inputs, statcache, runcache: { removed: runcache.removed, freedBytes: runcache.freedBytes, kept: runcache.kept } };
+  if (runcache.busy) out.runCachesBusy = true;
+  return out;
 }
 
 /** Read a JSON file, undefined when missing or unreadable. */

@@ -130,3 +130,23 @@ async function acquire(path: string, opts: LockOptions): Promise<() => Promise<v
     delay = Math.min(delay * 2, 25);
   }
 }
+
+/**
+ * Take the lock at `path` only if it is free now (or its owner is dead): a release function, or
+ * undefined when a live process holds it. For sweepers that skip what is in use instead of waiting.
+ */
+export async function tryLock(path: string): Promise<(() => Promise<void>) | undefined> {
+  const o = selfOwner();
+  const target = `${o.pid}:${o.start}:${randomBytes(8).toString('hex')}`;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (await tryCreate(path, target)) {
+      return async () => { if ((await readOwner(path)) === target) await unlink(path).catch(() => undefined); };
+    }
+    const cur = await readOwner(path);
+    if (cur === undefined) continue;
+    const owner = parseTarget(cur);
+    if (owner && ownerAlive(owner)) return undefined;
+    if (!(await stealIfDead(path, cur))) return undefined;
+  }
+  return undefined;
+}

@@ -11,6 +11,8 @@
  *   tsbuild/v1/leases/<id>.json        live builds' leases (owner pid + start time, items)
  *   tsbuild/v1/locks/*.lock            cross-process locks (symlinks naming their owner; lock.ts)
  *   snapshots/v1/<id>/                 unpacked layer trees (overlay lowerdirs); `:` in ids → `-`
+ *   tsbuild/inputs/v1, statcache/v1, runcache/v1   written by the build engine; derived.ts says
+ *                                      how gc keeps and removes them
  *   tmp/                               temp files/dirs named <prefix>.<pid>.<start>.<rand>;
  *                                      anything whose owner is gone is swept
  *
@@ -40,7 +42,7 @@ import { withLock } from './lock.js';
 import { ownerAlive, selfOwner } from './owner.js';
 import { FsRefStore } from './refs.js';
 import { runVerify } from './verify.js';
-import type { Descriptor, Digest, GcResult, Lease, Snapshots, Store, VerifyProblem } from './types.js';
+import type { Descriptor, Digest, GcOptions, GcResult, Lease, Snapshots, Store, VerifyProblem } from './types.js';
 
 export const STORE_VERSION = 1;
 
@@ -224,7 +226,7 @@ export class FsStore implements Store {
     return n;
   }
 
-  async gc(opts: { dryRun?: boolean } = {}): Promise<GcResult> {
+  async gc(opts: GcOptions = {}): Promise<GcResult> {
     return runGc(this, opts);
   }
 

@@ -8,6 +8,8 @@
  *   tsbuild/v1/…                                  tsbuild's own versioned records (cache index, refs
  *                                                metadata, compressed-blob map, leases, locks)
  *   snapshots/v1/<id>/                            unpacked layer trees used as overlay lowerdirs
+ *   tsbuild/{inputs,statcache,runcache}/v1/       the engine's derived areas (store/derived.ts: who
+ *                                                writes them, and when gc/prune remove what)
  *   tmp/                                          temp files and dirs; swept after a crash
  * (The implementation owns the exact sub-layout; every format carries a version.)
  *
@@ -150,7 +152,26 @@ export interface Snapshots {
   tempDir(prefix: string): Promise<string>;
 }
 
-export interface GcResult { removedBlobs: number; removedSnapshots: number; freedBytes: number }
+export interface GcResult {
+  removedBlobs: number;
+  removedSnapshots: number;
+  /** Bytes of removed blobs and derived-area files (snapshot trees are not counted). */
+  freedBytes: number;
+  /** Per derived area (store/derived.ts): what was removed and kept. */
+  areas?: Record<'inputs' | 'statcache' | 'runcache', { removed: number; freedBytes: number; kept: number }>;
+  /** True when run caches were due but kept because a build was running (or held their lock). */
+  runCachesBusy?: boolean;
+}
+
+export interface GcOptions {
+  dryRun?: boolean;
+  /**
+   * Run caches (RUN --mount=type=cache dirs): 'keep' (default: `store gc`), or remove those
+   * unused for `unusedForMs` (0 = all; `cache prune` passes 48 h or its filter, --all passes 0).
+   * Never removed while another process holds a live lease or the dir's lock (store/derived.ts).
+   */
+  runCaches?: 'keep' | { unusedForMs: number };
+}
 
 export interface VerifyProblem { kind: string; subject: string; message: string; repaired?: boolean }
 
@@ -173,8 +194,10 @@ export interface Store {
    * writes is safe until it tags or caches it, even before it calls lease.add). The store also
    * takes an implicit lease per process before that process's first write (put, snapshot, temp
    * dir), released by close(): so even a caller that takes no lease is covered from its first write.
+   * Also cleans the derived areas the engine writes (inputs, statcache, snapshots, and run caches
+   * when opts.runCaches asks): their keep rules are the contract in store/derived.ts.
    */
-  gc(opts?: { dryRun?: boolean }): Promise<GcResult>;
+  gc(opts?: GcOptions): Promise<GcResult>;
   /** Checks every blob's digest, every ref's and cache record's closure, the layout files. */
   verify(opts?: { repair?: boolean }): Promise<VerifyProblem[]>;
   /** Remove tmp/ entries (and stale locks) left by processes that are gone; returns how many. */

@@ -15,6 +15,7 @@ import { usageError } from '../args.js';
 import type { FlagSpec } from '../args.js';
 import type { Command } from '../command.js';
 import type { CacheRecord, FsStore } from '../../../store/index.js';
+import { RUNCACHE_UNUSED_MS } from '../../../store/derived.js';
 import { FORMAT_FLAG, ago, humanSize, jsonLines, memo, openStoreFor, outputFormat, parseDuration, parseSize, table, tableColumns } from './images.js';
 
 const OWN: readonly FlagSpec[] = [
@@ -147,12 +148,20 @@ const prune: Command = {
       }
     }
     const removed = await store.cache.delete(drop);
-    const gc = await store.gc();
+    // Run caches (RUN --mount=type=cache): like docker builder prune's cache mounts: --all takes
+    // every one, otherwise those unused for 48 h (BuildKit's default policy); --filter until=D
+    // narrows both to those unused for D. Never one a running build may hold (store/derived.ts).
+    const gc = await store.gc({ runCaches: { unusedForMs: until ?? (args.bool('all') ? 0 : RUNCACHE_UNUSED_MS) } });
+    const runs = gc.areas?.runcache.removed ?? 0;
     if (format === 'json') {
-      ctx.stdout.write(JSON.stringify({ DeletedRecords: removed, Keys: drop, ReclaimedBytes: gc.freedBytes, RemovedBlobs: gc.removedBlobs }) + '\n');
+      ctx.stdout.write(JSON.stringify({
+        DeletedRecords: removed, Keys: drop, ReclaimedBytes: gc.freedBytes, RemovedBlobs: gc.removedBlobs,
+        RemovedSnapshots: gc.removedSnapshots, RemovedRunCaches: runs, RunCachesInUse: gc.runCachesBusy === true,
+      }) + '\n');
       return 0;
     }
-    ctx.stdout.write(`Deleted ${removed} cache record${removed === 1 ? '' : 's'}\nTotal reclaimed space: ${humanSize(gc.freedBytes)}\n`);
+    ctx.stdout.write(`Deleted ${removed} cache record${removed === 1 ? '' : 's'}${runs ? ` and ${runs} RUN cache mount${runs === 1 ? '' : 's'}` : ''}\nTotal reclaimed space: ${humanSize(gc.freedBytes)}\n`);
+    if (gc.runCachesBusy) ctx.stderr.write('some RUN cache mounts were kept: a build is running (run "tsbuild cache prune" again when it is done).\n');
     return 0;
   },
 };

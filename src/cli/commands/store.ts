@@ -15,7 +15,7 @@ export const command: Command = {
     { name: 'repair', type: 'bool', help: 'verify: remove corrupt blobs and the names/records that need them' },
     { name: 'dry-run', type: 'bool', help: 'gc: only report what would be removed' },
   ],
-  details: 'verify re-hashes every blob and checks that every name and cache record resolves; gc removes what no name, cache record or running build uses.',
+  details: 'verify re-hashes every blob and checks that every name and cache record resolves; gc removes what no name, cache record or running build uses (RUN cache mounts stay: "tsbuild cache prune" removes those).',
   async run(args, ctx) {
     const [sub, ...extra] = args.positional;
     if (extra.length) throw usageError(`unexpected argument "${extra[0]}"`);
@@ -42,7 +42,8 @@ export const command: Command = {
       const r = await store.gc({ dryRun: args.bool('dry-run') });
       if (format === 'json') { ctx.stdout.write(JSON.stringify({ ...r, dryRun: args.bool('dry-run') }) + '\n'); return 0; }
       const verb = args.bool('dry-run') ? 'would remove' : 'removed';
-      ctx.stdout.write(`${verb} ${r.removedBlobs} blob${r.removedBlobs === 1 ? '' : 's'} and ${r.removedSnapshots} snapshot${r.removedSnapshots === 1 ? '' : 's'}, ${humanSize(r.freedBytes)}\n`);
+      const extra = r.areas ? r.areas.inputs.removed + r.areas.statcache.removed : 0;
+      ctx.stdout.write(`${verb} ${r.removedBlobs} blob${r.removedBlobs === 1 ? '' : 's'} and ${r.removedSnapshots} snapshot${r.removedSnapshots === 1 ? '' : 's'}${extra ? ` (and ${extra} cache side file${extra === 1 ? '' : 's'})` : ''}, ${humanSize(r.freedBytes)}\n`);
       return 0;
     }
     throw usageError(sub ? `unknown store subcommand "${sub}"` : 'store needs a subcommand', 'write tsbuild store verify or tsbuild store gc.');
