@@ -22,13 +22,26 @@
  *
  * Memory is bounded: the in-memory index holds per key only the record's offset and its hit
  * counters; parsed records sit in an LRU (list() parses on demand and does not keep them).
+ *
+ * Listing snapshot (`listing.v1` beside the log; what `cache ls` reads): the listing fields of
+ * every live record as of log offset O, newest use first, so `cache ls` reads ~150 bytes a record
+ * instead of the whole log (whose lines carry the full record JSON, and dead lines until
+ * compaction), then applies only the log's lines after O. Format, version 1:
+ *   tsbuild-cache-listing\t1\t<log inode>\t<O>\t<hex of log bytes [0,64)>\t<hex of [O-64,O)>\t<count>\n
+ *   then per record: <key>\t<lastUsed>\t<hits>\t<created>\t<size>\t<source JSON>\t<instruction JSON>\n
+ * It is a cache, never the truth: it is used only while the log is the same file (inode, and the
+ * fingerprint bytes, since a compaction can reuse a freed inode) and at least O long; anything
+ * else (missing, torn, foreign, stale) falls back to the full log scan, which then rewrites it.
+ * Written by readers (no lock: any snapshot is valid for the log state it names), temp + rename,
+ * not fsynced (after a power cut it is stale or unreadable, and so ignored), when the log has at
+ * least LISTING_MIN records and the snapshot is missing or more than LISTING_STALE lines behind.
  */
 import { constants as C } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { open, readFile, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { TsbError, errnoCode } from './errors.js';
-import { E, atomicWrite, ioError } from './fsutil.js';
+import { E, atomicWrite, decodeText, ioError } from './fsutil.js';
 import { withLock } from './lock.js';
 import type { FsBlobStore } from './blobs.js';
 import type { CacheIndex, CacheRecord } from './types.js';
@@ -76,6 +89,22 @@ function checkKey(key: string): void {
   if (!key || /[\t\n\r]/.test(key)) {
     throw new TsbError(E.CORRUPT_INDEX, `cache key ${JSON.stringify(key)} is empty or contains a tab or newline`, { hint: 'this is a bug in the caller.' });
   }
+}
+
+const LISTING_VERSION = 1;
+const LISTING_MAGIC = 'tsbuild-cache-listing';
+const LISTING_MIN = 200;
+const LISTING_STALE = 500;
+const FP = 64;
+
+/** Compare for listings: most recently used first, then by key. */
+function byUse(a: CacheSummary, b: CacheSummary): number {
+  return a.lastUsed < b.lastUsed ? 1 : a.lastUsed > b.lastUsed ? -1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+}
+
+/** A put line's listing fields (f from lineFields) as a summary. */
+function summaryOf(key: string, f: string[]): CacheSummary {
+  return { key, lastUsed: f[2]!, hits: Number(f[3]) || 0, created: f[4]!, size: Number(f[5]) || 0, source: jsonString(f[6]!), instruction: jsonString(f[7]!) };
 }
 
 type NewRecord = Omit<CacheRecord, 'created' | 'lastUsed' | 'hits'> & Partial<Pick<CacheRecord, 'created'>>;
@@ -335,18 +364,125 @@ export class FsCacheIndex implements CacheIndex {
     return out;
   }
 
+  get listingFile(): string { return join(dirname(this.file), `listing.v${LISTING_VERSION}`); }
+
   /**
-   * What `cache ls` shows, for every live record, without parsing the records' JSON (see the
-   * format above): at 10,000 records this is several times cheaper than list().
+   * What `cache ls` shows, for every live record, most recently used first (then by key), without
+   * parsing the records' JSON: from the listing snapshot plus the log lines after it (see above),
+   * else from the whole log (and the snapshot is rewritten).
    */
   async summaries(): Promise<CacheSummary[]> {
-    const m = await this.scanAll((key, f) => ({ key, created: f[4]!, size: Number(f[5]) || 0, source: jsonString(f[6]!), instruction: jsonString(f[7]!) }));
-    const out: CacheSummary[] = [];
-    for (const [key, v] of m) {
-      const sl = this.slots.get(key)!;
-      out.push({ ...v, lastUsed: sl.lastUsed, hits: sl.hits });
-    }
+    const fast = await this.fromListing().catch(() => undefined);
+    if (fast) return fast;
+    const r = await this.readFrom(undefined);
+    if (!r) return [];
+    const m = new Map<string, CacheSummary>();
+    this.applyListingLines(r.buf, m);
+    const out = [...m.values()].sort(byUse);
+    if (out.length >= LISTING_MIN) await this.writeListing(out, r.ino, r.buf, r.buf.length).catch(() => undefined);
     return out;
+  }
+
+  /** Apply the complete log lines in buf to a key → summary map; returns how many applied. */
+  private applyListingLines(buf: Buffer, m: Map<string, CacheSummary>): number {
+    let start = 0;
+    let n = 0;
+    for (;;) {
+      const nl = buf.indexOf(10, start);
+      if (nl < 0) break;
+      const lf = nl > start ? lineFields(buf, start, nl) : undefined;
+      start = nl + 1;
+      if (!lf) continue;
+      const f = lf.f;
+      const key = f[1]!;
+      n++;
+      if (f[0] === 'P') {
+        const old = m.get(key);
+        if (old) m.delete(key); // re-insert: Map order stays log order
+        m.set(key, summaryOf(key, f));
+      } else if (f[0] === 'T') {
+        const sl = m.get(key);
+        if (sl) { sl.hits++; if (f[2]! > sl.lastUsed) sl.lastUsed = f[2]!; }
+      } else m.delete(key);
+    }
+    return n;
+  }
+
+  /** Summaries from the listing snapshot and the log's tail; undefined when the snapshot does not fit the log. */
+  private async fromListing(): Promise<CacheSummary[] | undefined> {
+    let snap: Buffer;
+    try { snap = await readFile(this.listingFile); } catch { return undefined; }
+    const hl = snap.indexOf(10);
+    if (hl < 0) return undefined;
+    const h = snap.toString('latin1', 0, hl).split('\t');
+    if (h.length !== 7 || h[0] !== LISTING_MAGIC || h[1] !== String(LISTING_VERSION)) return undefined;
+    const ino = Number(h[2]); const off = Number(h[3]); const count = Number(h[6]);
+    if (!(off > 0) || !Number.isSafeInteger(off) || !Number.isSafeInteger(count)) return undefined;
+    let fh;
+    try { fh = await open(this.file, 'r'); } catch { return undefined; }
+    let tail: Buffer;
+    try {
+      const st = await fh.stat();
+      if (st.ino !== ino || st.size < off) return undefined;
+      const head = Buffer.alloc(Math.min(FP, off));
+      const mid = Buffer.alloc(Math.min(FP, off));
+      tail = Buffer.allocUnsafe(st.size - off);
+      await fh.read(head, 0, head.length, 0);
+      await fh.read(mid, 0, mid.length, off - mid.length);
+      if (head.toString('hex') !== h[4] || mid.toString('hex') !== h[5]) return undefined;
+      let got = 0;
+      while (got < tail.length) {
+        const { bytesRead } = await fh.read(tail, got, tail.length - got, off + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      tail = tail.subarray(0, got);
+    } finally {
+      await fh.close();
+    }
+    // The records: fields split by tabs; JSON-quoted source and instruction (tabs escaped there).
+    const out: CacheSummary[] = [];
+    const text = decodeText(snap, hl + 1);
+    let pos = 0;
+    while (pos < text.length) {
+      const nl = text.indexOf('\n', pos);
+      if (nl < 0) return undefined; // torn: not ours to trust
+      const f = text.slice(pos, nl).split('\t');
+      pos = nl + 1;
+      if (f.length !== 7) return undefined;
+      out.push({ key: f[0]!, lastUsed: f[1]!, hits: Number(f[2]) || 0, created: f[3]!, size: Number(f[4]) || 0, source: jsonString(f[5]!), instruction: jsonString(f[6]!) });
+    }
+    if (out.length !== count) return undefined;
+    if (!tail.length) return out;
+    const m = new Map<string, CacheSummary>();
+    for (const r of out) m.set(r.key, r);
+    const applied = this.applyListingLines(tail, m);
+    const rows = [...m.values()].sort(byUse);
+    if (applied > LISTING_STALE) {
+      const full = await this.readFrom(undefined).catch(() => undefined);
+      // Rewritten from the whole log (the tail alone does not give the fingerprint of a new offset).
+      if (full && full.ino === ino) {
+        const mm = new Map<string, CacheSummary>();
+        this.applyListingLines(full.buf, mm);
+        await this.writeListing([...mm.values()].sort(byUse), full.ino, full.buf, full.buf.length).catch(() => undefined);
+      }
+    }
+    return rows;
+  }
+
+  /** Write the listing snapshot for the log state buf[0, end) of inode `ino` (end: after the last complete line). */
+  private async writeListing(rows: readonly CacheSummary[], ino: number, buf: Buffer, end: number): Promise<void> {
+    const last = buf.lastIndexOf(10, end - 1);
+    if (last < 0) return;
+    const off = last + 1;
+    const head = buf.subarray(0, Math.min(FP, off)).toString('hex');
+    const mid = buf.subarray(off - Math.min(FP, off), off).toString('hex');
+    const parts: string[] = [[LISTING_MAGIC, LISTING_VERSION, ino, off, head, mid, rows.length].join('\t')];
+    for (const r of rows) {
+      if (/[\t\n]/.test(r.key + r.lastUsed + r.created)) return; // not representable: no snapshot
+      parts.push([r.key, r.lastUsed, r.hits, r.created, r.size, JSON.stringify(r.source), JSON.stringify(r.instruction)].join('\t'));
+    }
+    await atomicWrite(this.listingFile, parts.join('\n') + '\n', this.tmpDir, 'writing the cache listing', { durable: false });
   }
 
   async list(): Promise<CacheRecord[]> {

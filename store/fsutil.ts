@@ -3,6 +3,7 @@
  * sweep can tell a dead process's leftovers from a live one's work), atomic replace
  * (temp + fsync + rename + fsync dir), and errno → coded TsbError mapping.
  */
+import { isAscii } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { constants as C } from 'node:fs';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
@@ -109,4 +110,14 @@ export async function readFileOrUndefined(fh: Promise<Buffer>): Promise<Buffer |
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * buf[start, end) as text. Node's UTF-8 decoder costs ~4 ms per MB here (index.json with 10,000
+ * tags is 4.4 MB); ASCII text (nearly always: digests, names, ISO dates) decodes as latin1, the
+ * same characters, ~50 times faster, after a SIMD ASCII check.
+ */
+export function decodeText(buf: Buffer, start = 0, end = buf.length): string {
+  const b = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
+  return b.toString(isAscii(b) ? 'latin1' : 'utf8');
 }

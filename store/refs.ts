@@ -17,7 +17,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TsbError, errnoCode } from './errors.js';
-import { E, atomicWrite, ioError } from './fsutil.js';
+import { E, atomicWrite, decodeText, ioError } from './fsutil.js';
 import { withLock } from './lock.js';
 import type { FsBlobStore } from './blobs.js';
 import type { Descriptor, Digest, ImageSummary, RefEntry, RefStore } from './types.js';
@@ -165,7 +165,7 @@ export class FsRefStore implements RefStore {
     }
     if (this.cached?.key === key) return this.cached.index;
     let text: string;
-    try { text = await readFile(this.file, 'utf8'); } catch (e) {
+    try { text = decodeText(await readFile(this.file)); } catch (e) {
       if (errnoCode(e) === 'ENOENT') return { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [] };
       throw ioError(e, 'reading index.json', this.file);
     }
