@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { openStore, type FsStore } from '../../store/index.js';
 import { makeImage, tempStoreDir, type TestImage } from './image.js';
-import { humanDuration, humanSize, parseDuration, parseSize } from '../../src/cli/commands/images.js';
+import { humanDuration, humanSize, parseDuration, parseSize, table } from '../../src/cli/commands/images.js';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -45,6 +45,19 @@ describe('formats', () => {
     expect(parseSize('512')).toBe(512);
     expect(parseDuration('1h30m')).toBe(5_400_000);
     expect(parseDuration('7d')).toBe(7 * 86_400_000);
+  });
+});
+
+describe('table', () => {
+  it('pads like padEnd + join + trimEnd, whatever the cells (empty, leading/trailing blanks, non-ASCII)', () => {
+    const naive = (h: string[], rows: string[][]) => {
+      const w = h.map((x, i) => Math.max(x.length, ...rows.map((r) => r[i]!.length)));
+      return [h, ...rows].map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]!))).join('   ').trimEnd()).join('\n') + '\n';
+    };
+    const h = ['A', 'BB', 'C', 'D'];
+    const rows = [['x', '', 'zz', ''], ['', 'ünïcödé', '', 'tail  '], ['  lead', 'b', 'c ', ''], ['a', 'b', 'ç\u00a0', ''], ['', '', '', '']];
+    expect(table(h, rows)).toBe(naive(h, rows));
+    expect(table(['ONLY'], [])).toBe('ONLY\n');
   });
 });
 
