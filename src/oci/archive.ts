@@ -210,7 +210,12 @@ function cleanName(name: string): string {
 }
 
 /** Put a stream into the store, verifying it hashes to `expect` (TSB6105 naming `what` when not). */
-export async function putVerified(store: Store, src: Readable, expect: Digest | undefined, what: string, expectSize?: number): Promise<{ digest: Digest; size: number }> {
+/**
+ * `rechunk: false` hands the source's chunks to the store as they are: right for a download split
+ * without copies (registry.ts), where joining 64 KiB socket chunks into 1 MiB buffers cost more
+ * (fresh 1 MiB allocations + memcpy) than the extra writes (measured: pull 3.2 s → 2.0 s).
+ */
+export async function putVerified(store: Store, src: Readable, expect: Digest | undefined, what: string, expectSize?: number, { rechunk = true }: { rechunk?: boolean } = {}): Promise<{ digest: Digest; size: number }> {
   // The store hashes while writing and refuses a mismatch (TSB5002) keeping nothing; this only
   // re-codes failures: a source that broke (truncated archive, cut download, corrupt compression)
   // is TSB6122 (or the source's own TSB6xxx), a mismatch is TSB6105 naming `what`.
@@ -218,7 +223,7 @@ export async function putVerified(store: Store, src: Readable, expect: Digest | 
   src.on('error', (e) => { srcErr ??= e; });
   try {
     const opts = expect ? { expectDigest: expect, ...(expectSize !== undefined ? { expectSize } : {}) } : {};
-    return await store.blobs.put(coalesce(src), opts);
+    return await store.blobs.put(rechunk ? coalesce(src) : src, opts);
   } catch (e) {
     if (srcErr !== undefined) {
       if (isTsbError(srcErr) && srcErr.code.startsWith('TSB6')) throw srcErr;

@@ -21,7 +21,8 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { PassThrough, Readable, Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import { TsbError, isTsbError } from '../errors.js';
 import type { Descriptor, Digest, Platform, Store } from '../../store/types.js';
 import {
@@ -360,36 +361,18 @@ async function pullUnderLease(store: Store, name: string, opts: PullOptions): Pr
     }
     const what = `layer ${i} (${layer.digest.slice(7, 19)}) of ${ref.familiar}`;
     const res = await getBlobStream(client, ref.path, layer, 'layer');
-    let bytes = 0;
-    // Progress by a pass-through counter: a second 'data' listener would switch the body to flowing
-    // mode before the store starts reading it, and chunks would be lost.
-    const body = counted(res.body, (n) => { bytes = n; opts.onProgress?.({ detail: layer.digest, bytes, total: layer.size }); });
+    const onBytes = opts.onProgress ? (n: number) => opts.onProgress!({ detail: layer.digest, bytes: n, total: layer.size }) : undefined;
     if (c === 'uncompressed') {
       if (layer.digest !== diffId) throw new TsbError('TSB6106', `${what} is uncompressed but its digest is not the config's diff_id ${diffId}`);
-      await putVerified(store, body, layer.digest, what, layer.size);
+      await putVerified(store, onBytes ? counted(res.body, onBytes) : res.body, layer.digest, what, layer.size);
     } else {
-      // One download, two blobs: the compressed bytes as sent, and the uncompressed layer.
-      const a = new PassThrough({ highWaterMark: 4 << 20 });
-      const b = new PassThrough({ highWaterMark: 4 << 20 });
-      body.on('data', (ch: Buffer) => {
-        const okA = a.write(ch);
-        const okB = b.write(ch);
-        if (!okA || !okB) {
-          body.pause();
-          let waiting = (okA ? 0 : 1) + (okB ? 0 : 1);
-          const go = () => { if (--waiting === 0) body.resume(); };
-          if (!okA) a.once('drain', go);
-          if (!okB) b.once('drain', go);
-        }
-      });
-      body.on('end', () => { a.end(); b.end(); });
-      body.on('error', (e) => { a.destroy(e); b.destroy(e); });
-      const dec = decompressStream(c, what);
-      b.on('error', (e) => dec.destroy(e));
-      b.pipe(dec);
-      const pA = putVerified(store, a, layer.digest, what, layer.size);
-      dec.on('error', () => { /* reported through putVerified or the compressed side */ });
-      const pB = haveDiff ? (dec.resume(), Promise.resolve()) : putVerified(store, dec, diffId, `${what} (uncompressed)`).catch((e: unknown) => {
+      // One download, two blobs written while it arrives: the compressed bytes as sent and the
+      // uncompressed layer. The body is read in flowing mode and every chunk goes, without a copy,
+      // to a queue feeding the compressed blob and to the decompressor (whose 1 MiB output chunks
+      // feed the uncompressed blob); the slower consumer pauses the socket (backpressure).
+      const { compressed, uncompressed } = splitDownload(res.body, c, what, haveDiff, onBytes);
+      const pA = putVerified(store, compressed, layer.digest, what, layer.size, { rechunk: false });
+      const pB = haveDiff ? Promise.resolve() : putVerified(store, uncompressed!, diffId, `${what} (uncompressed)`, undefined, { rechunk: false }).catch((e: unknown) => {
         if (isTsbError(e) && e.code === 'TSB6105') {
           throw new TsbError('TSB6106', `${what} uncompresses to content that is not the config's diff_id ${diffId}`, { hint: 'the registry sent an inconsistent image; nothing was kept.', cause: e });
         }
@@ -562,6 +545,87 @@ function rangeStream(store: Store, digest: Digest, start: number, end: number): 
 function progressStream(src: Readable, digest: Digest, total: number, opts: PushOptions, base = 0): Readable {
   if (!opts.onProgress) return src;
   return counted(src, (n) => opts.onProgress!({ detail: digest, bytes: base + n, total }));
+}
+
+/**
+ * An async-iterable byte queue (no concatenation, unlike a PassThrough read by an async iterator,
+ * which joins everything buffered into one new Buffer). push() returns false above `limit` queued
+ * bytes; `drained` resolves when the consumer has taken the queue below it again.
+ */
+class ChunkQueue implements AsyncIterable<Buffer> {
+  private chunks: Buffer[] = [];
+  private queued = 0;
+  private done = false;
+  private err: unknown;
+  private wake: (() => void) | undefined;
+  private onDrain: (() => void)[] = [];
+  constructor(private readonly limit = 8 << 20) {}
+  push(b: Buffer): boolean {
+    this.chunks.push(b);
+    this.queued += b.length;
+    this.wake?.();
+    return this.queued < this.limit;
+  }
+  end(): void { this.done = true; this.wake?.(); }
+  fail(e: unknown): void { this.err ??= e; this.done = true; this.wake?.(); }
+  drained(): Promise<void> {
+    return this.queued < this.limit ? Promise.resolve() : new Promise((r) => this.onDrain.push(r));
+  }
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    for (;;) {
+      if (this.err !== undefined) throw this.err;
+      const b = this.chunks.shift();
+      if (b) {
+        this.queued -= b.length;
+        if (this.queued < this.limit && this.onDrain.length) for (const r of this.onDrain.splice(0)) r();
+        yield b;
+        continue;
+      }
+      if (this.done) return;
+      await new Promise<void>((r) => { this.wake = r; });
+      this.wake = undefined;
+    }
+  }
+}
+
+/**
+ * Fan a compressed download out to (a) the compressed blob and (b) its decompression, both as
+ * object-mode Readables whose chunks are the original Buffers. A body cut off or a corrupt stream
+ * errors both sides (putVerified turns that into TSB6122/TSB6131).
+ */
+function splitDownload(body: Readable, c: 'gzip' | 'zstd', what: string, skipUncompressed: boolean, onBytes?: (n: number) => void): { compressed: Readable; uncompressed?: Readable } {
+  const qa = new ChunkQueue();
+  const qb = skipUncompressed ? undefined : new ChunkQueue();
+  const dec = skipUncompressed ? undefined : c === 'gzip' ? createGunzip({ chunkSize: 1 << 20 }) : decompressStream(c, what);
+  let n = 0;
+  let paused = 0;
+  const pause = (p: Promise<void>) => {
+    if (paused++ === 0) body.pause();
+    void p.then(() => { if (--paused === 0) body.resume(); });
+  };
+  const failAll = (e: unknown) => { qa.fail(e); qb?.fail(e); dec?.destroy(); };
+  body.on('data', (ch: Buffer) => {
+    n += ch.length;
+    onBytes?.(n);
+    if (!qa.push(ch)) pause(qa.drained());
+    if (dec && !dec.write(ch)) pause(new Promise((r) => dec.once('drain', r)));
+  });
+  let ended = false;
+  body.on('end', () => { ended = true; qa.end(); dec?.end(); });
+  body.on('close', () => { if (!ended) failAll(new TsbError('TSB6145', `${what}: the download was cut off`)); });
+  body.on('aborted', () => failAll(new TsbError('TSB6145', `${what}: the download was cut off`)));
+  body.on('error', failAll);
+  if (dec && qb) {
+    dec.on('data', (ch: Buffer) => { if (!qb.push(ch)) { dec.pause(); void qb.drained().then(() => dec.resume()); } });
+    dec.on('end', () => qb.end());
+    dec.on('error', (e) => qb.fail(isTsbError(e) ? e : new TsbError('TSB6131', `${what}: ${c} data is corrupt or truncated`, { cause: e })));
+  }
+  const compressed = Readable.from(qa);
+  const uncompressed = qb ? Readable.from(qb) : undefined;
+  // If a consumer stops early (a store failure), stop the download too.
+  compressed.on('close', () => { if (!compressed.readableEnded) body.destroy(); });
+  uncompressed?.on('close', () => { if (!uncompressed.readableEnded) body.destroy(); });
+  return { compressed, ...(uncompressed ? { uncompressed } : {}) };
 }
 
 /** src piped through a counter calling `onBytes(total so far)`; src errors come out of the result. */

@@ -187,6 +187,75 @@ describe.skipIf(!!missing)('hostile registry (real docker-registry with corrupte
       expect(await t2.store.refs.list()).toEqual([]);
     } finally { await t2.cleanup(); }
   });
+  it('a layer download cut off mid-body is a coded error (never a hang) and keeps no layer', async () => {
+    const d = await makeImage(t.store, { layers: [{ 'big.bin': createHash('sha512').update('x').digest('hex').repeat(40000) }] });
+    const dist = await distributionImage(t.store, await readImage(t.store, d), {});
+    await pushImage(t.store, dist, `${reg.host}/evil/cut:1`);
+    const m = JSON.parse(readFileSync(t.store.blobs.path(dist.digest), 'utf8'));
+    const layerDigest: string = m.layers[0].digest;
+    // A loopback proxy in front of the registry that sends a layer's headers and half its body, then drops the connection.
+    const http = await import('node:http');
+    const [rh, rp] = reg.host.split(':');
+    const cutter = http.createServer((req, res) => {
+      const up = http.request({ host: rh, port: Number(rp), path: req.url, method: req.method, headers: req.headers }, (ur) => {
+        res.writeHead(ur.statusCode ?? 502, ur.headers);
+        if (req.method === 'GET' && req.url?.includes(layerDigest)) {
+          const half = Math.floor(Number(ur.headers['content-length']) / 2);
+          let sent = 0;
+          ur.on('data', (c: Buffer) => {
+            if (sent >= half) return;
+            const part = c.subarray(0, half - sent);
+            sent += part.length;
+            res.write(part);
+            if (sent >= half) setTimeout(() => { res.socket?.destroy(); ur.destroy(); }, 20);
+          });
+        } else ur.pipe(res);
+      });
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => cutter.listen(0, '127.0.0.1', r));
+    const port = (cutter.address() as { port: number }).port;
+    const t2 = await tempStore();
+    try {
+      let err: unknown;
+      try { await pullImage(t2.store, `127.0.0.1:${port}/evil/cut:1`, { attempts: 1 }); } catch (e) { err = e; }
+      expect(isTsbError(err), String(err)).toBe(true);
+      expect(['TSB6145', 'TSB6122', 'TSB6131']).toContain(code(err));
+      expect(await t2.store.blobs.has(layerDigest)).toBe(false);
+      expect(await t2.store.blobs.has((await readImage(t.store, d)).config.rootfs.diff_ids[0]!)).toBe(false);
+      expect(await t2.store.refs.list()).toEqual([]);
+    } finally {
+      await t2.cleanup();
+      await new Promise((r) => cutter.close(r));
+    }
+  });
+
+  it('a zstd layer with corrupt compressed data that still has the right size fails (TSB6105) and keeps nothing', async () => {
+    const d = await makeImage(t.store, { layers: [{ 'z.txt': 'zstd layer '.repeat(5000) }] });
+    const dist = await distributionImage(t.store, await readImage(t.store, d), { compression: 'zstd' });
+    await pushImage(t.store, dist, `${reg.host}/evil/zstd:1`, { asIs: true });
+    // An intact zstd pull first (the split download path for zstd).
+    const ok = await tempStore();
+    try {
+      await pullImage(ok.store, `${reg.host}/evil/zstd:1`);
+      const im = await readImage(ok.store, `${reg.host}/evil/zstd:1`);
+      expect(await ok.store.blobs.has(im.config.rootfs.diff_ids[0]!)).toBe(true);
+      expect(im.manifest.layers[0]!.mediaType).toBe(MediaType.OCI_LAYER_ZSTD);
+    } finally { await ok.cleanup(); }
+    const m = JSON.parse(readFileSync(t.store.blobs.path(dist.digest), 'utf8'));
+    const p = await blobData(m.layers[0].digest);
+    const bytes = await readFile(p);
+    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    await writeFile(p, bytes);
+    const t2 = await tempStore();
+    try {
+      let err: unknown;
+      try { await pullImage(t2.store, `${reg.host}/evil/zstd:1`); } catch (e) { err = e; }
+      expect(['TSB6105', 'TSB6106', 'TSB6131']).toContain(code(err));
+      expect(await t2.store.blobs.has(m.layers[0].digest)).toBe(false);
+      expect(await t2.store.refs.list()).toEqual([]);
+    } finally { await t2.cleanup(); }
+  });
   void createReadStream;
 });
 
