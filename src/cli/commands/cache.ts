@@ -16,7 +16,7 @@ import type { FlagSpec } from '../args.js';
 import type { Command } from '../command.js';
 import type { CacheRecord, FsStore } from '../../../store/index.js';
 import { RUNCACHE_UNUSED_MS } from '../../../store/derived.js';
-import { FORMAT_FLAG, ago, humanSize, jsonLines, memo, openStoreFor, outputFormat, parseDuration, parseSize, table, tableColumns } from './images.js';
+import { FORMAT_FLAG, ago, humanSize, jsonLines, memo, openStoreFor, outputFormat, parseDuration, parseSize, table, tableRows } from './images.js';
 
 const OWN: readonly FlagSpec[] = [
   FORMAT_FLAG,
@@ -29,6 +29,8 @@ const OWN: readonly FlagSpec[] = [
 
 function shortKey(key: string, noTrunc: boolean): string {
   if (noTrunc) return key;
+  // The usual form, without a regex match per row: v1:sha256:<hex> → v1:<12 hex>.
+  if (key.length >= 22 && key.startsWith('v1:sha256:')) return 'v1:' + key.substring(10, 22);
   const m = /^(v\d+):(?:sha256:)?([a-f0-9]{12})/.exec(key);
   return m ? `${m[1]}:${m[2]}` : key.slice(0, 20);
 }
@@ -78,16 +80,25 @@ const ls: Command = {
     order.sort((a, b) => t[b]! - t[a]! || (recs[a]!.key < recs[b]!.key ? -1 : recs[a]!.key > recs[b]!.key ? 1 : 0));
     const agoOf = memo((iso: string) => ago(iso, now));
     const sizeOf = memo((n: number) => humanSize(n));
-    const cols: string[][] = [[], [], [], [], [], [], []];
-    for (const i of order) {
-      const r = recs[i]!;
-      let ins = r.instruction;
-      if (/\s\s|[^\S ]/.test(ins)) ins = ins.replace(/\s+/g, ' ');
-      if (!noTrunc && ins.length > 50) ins = ins.slice(0, 49) + '…';
-      cols[0]!.push(shortKey(r.key, noTrunc)); cols[1]!.push(sizeOf(r.size)); cols[2]!.push(agoOf(r.created));
-      cols[3]!.push(agoOf(r.lastUsed)); cols[4]!.push(String(r.hits)); cols[5]!.push(ins); cols[6]!.push(r.source);
-    }
-    ctx.stdout.write(tableColumns(['KEY', 'SIZE', 'CREATED', 'LAST USED', 'HITS', 'INSTRUCTION', 'SOURCE'], cols));
+    const hitsOf = memo((n: number) => String(n));
+    const instr = (s: string): string => {
+      if (/\s\s|[^\S ]/.test(s)) s = s.replace(/\s+/g, ' ');
+      return !noTrunc && s.length > 50 ? s.slice(0, 49) + '…' : s;
+    };
+    // Cells are made on demand (twice: widths, then text) and not kept: see tableRows.
+    const cell = (row: number, col: number): string => {
+      const r = recs[order[row]!]!;
+      switch (col) {
+        case 0: return shortKey(r.key, noTrunc);
+        case 1: return sizeOf(r.size);
+        case 2: return agoOf(r.created);
+        case 3: return agoOf(r.lastUsed);
+        case 4: return hitsOf(r.hits);
+        case 5: return instr(r.instruction);
+        default: return r.source;
+      }
+    };
+    ctx.stdout.write(tableRows(['KEY', 'SIZE', 'CREATED', 'LAST USED', 'HITS', 'INSTRUCTION', 'SOURCE'], order.length, cell));
     return 0;
   },
 };

@@ -93,56 +93,56 @@ export function table(header: readonly string[], rows: readonly (readonly string
   return tableColumns(header, header.map((_, i) => rows.map((r) => r[i] ?? ''))).toString('utf8');
 }
 
-/**
- * table() from column arrays (cols[i][row]), straight into bytes: what the 10,000-row listings
- * (`images`, `cache ls`) use. Linear in the cells, and no per-line strings: each cell is written
- * into one growing buffer and padded with spaces there, so there is no string to build, flatten
- * and encode again (those were most of a 10,000-row listing's time and its garbage).
- * Widths count UTF-16 units, like String#padEnd.
- */
+/** table() from column arrays (cols[i][row]), as UTF-8 bytes. */
 export function tableColumns(header: readonly string[], cols: readonly (readonly string[])[]): Buffer {
+  return tableRows(header, header.length ? cols[0]!.length : 0, (r, i) => cols[i]![r]!);
+}
+
+/**
+ * A table of `rows` rows whose cells `cell(row, col)` gives, as UTF-8 bytes: what the 10,000-row
+ * listings (`images`, `cache ls`) use. Two passes (widths, then text) calling `cell` each time, so
+ * the caller keeps no per-cell strings alive: in a process that lists once, before the JIT warms
+ * up, garbage collection of long-lived small strings was the largest cost (a young-generation
+ * collection copies every live one). Lines are built as short-lived strings and written into one
+ * growing buffer. Widths count UTF-16 units, like String#padEnd.
+ */
+export function tableRows(header: readonly string[], rows: number, cell: (row: number, col: number) => string): Buffer {
   const n = header.length;
-  const rows = n ? cols[0]!.length : 0;
-  const w: number[] = [];
-  let lineMax = 1;
-  for (let i = 0; i < n; i++) {
-    let m = header[i]!.length;
-    const c = cols[i]!;
-    for (let r = 0; r < rows; r++) { const l = c[r]!.length; if (l > m) m = l; }
-    w.push(m);
-    lineMax += 3 * m + 3; // a UTF-16 unit is at most 3 UTF-8 bytes
+  const w = header.map((h) => h.length);
+  for (let r = 0; r < rows; r++) {
+    for (let i = 0; i < n - 1; i++) { const l = cell(r, i).length; if (l > w[i]!) w[i] = l; }
   }
-  let buf = Buffer.allocUnsafe(Math.min(lineMax * (rows + 1), 1 << 20) + lineMax);
+  const pads: string[] = [''];
+  const pad = (k: number): string => { while (pads.length <= k) pads.push(pads[pads.length - 1]! + ' '); return pads[k]!; };
+  let buf = Buffer.allocUnsafe(Math.min(1 << 22, 64 + rows * 128));
   let pos = 0;
-  const line = (cell: (i: number) => string): void => {
-    if (buf.length - pos < lineMax) {
-      const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, pos + lineMax));
+  const line = (get: (i: number) => string): void => {
+    let s = '';
+    let blank = 0; // padding owed before the next non-empty cell (trailing blanks are never written)
+    for (let i = 0; i < n; i++) {
+      const c = get(i);
+      if (c.length) { s += blank ? pad(blank) + c : c; blank = 0; }
+      if (i < n - 1) blank += w[i]! - c.length + 3;
+    }
+    const tail = s.charCodeAt(s.length - 1);
+    if (tail <= 32 || tail > 127) s = s.trimEnd(); // as trimEnd on the joined line
+    chunk += s + '\n';
+    if (chunk.length > 16384) flush();
+  };
+  // Lines are gathered into ~16 KB strings, each encoded with one native call.
+  let chunk = '';
+  const flush = (): void => {
+    if (buf.length - pos < 3 * chunk.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, pos + 3 * chunk.length));
       buf.copy(bigger, 0, 0, pos);
       buf = bigger;
     }
-    const start = pos;
-    let blank = 0; // padding owed before the next non-empty cell (trailing blanks are never written)
-    let last = '';
-    for (let i = 0; i < n; i++) {
-      const c = cell(i);
-      if (c.length) {
-        if (blank) { buf.fill(32, pos, pos + blank); pos += blank; }
-        pos += buf.write(c, pos, 'utf8');
-        blank = 0;
-        last = c;
-      }
-      if (i < n - 1) blank += w[i]! - c.length + 3;
-    }
-    const tail = last.charCodeAt(last.length - 1);
-    if (tail <= 32 || tail > 127) {
-      // The last cell ends in whitespace (or might: non-ASCII): trim the line as trimEnd would.
-      const text = buf.toString('utf8', start, pos).trimEnd();
-      pos = start + buf.write(text, start, 'utf8');
-    }
-    buf[pos++] = 10;
+    pos += buf.write(chunk, pos, 'utf8');
+    chunk = '';
   };
   line((i) => header[i]!);
-  for (let r = 0; r < rows; r++) line((i) => cols[i]![r]!);
+  for (let r = 0; r < rows; r++) line((i) => cell(r, i));
+  flush();
   return buf.subarray(0, pos);
 }
 
@@ -327,10 +327,16 @@ export const command: Command = {
     const header = digests ? ['REPOSITORY', 'TAG', 'DIGEST', 'IMAGE ID', 'CREATED', 'SIZE'] : ['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'];
     const agoOf = memo((c: string) => ago(c || undefined, now));
     const sizeOf = memo((n: number) => humanSize(n));
-    const cols: string[][] = [rows.map((x) => x.d.repository), rows.map((x) => x.d.tag)];
-    if (digests) cols.push(rows.map((x) => x.r.descriptor.digest));
-    cols.push(rows.map((x) => shortId(x.r.summary?.config, noTrunc)), rows.map((x) => agoOf(x.created)), rows.map((x) => sizeOf(x.r.summary?.size ?? 0)));
-    ctx.stdout.write(tableColumns(header, cols));
+    const idOf = memo((c: string | undefined) => shortId(c, noTrunc));
+    const k = digests ? 1 : 0;
+    ctx.stdout.write(tableRows(header, rows.length, (r, i) => {
+      const x = rows[r]!;
+      if (i === 0) return x.d.repository;
+      if (i === 1) return x.d.tag;
+      if (k && i === 2) return x.r.descriptor.digest;
+      const j = i - k;
+      return j === 2 ? idOf(x.r.summary?.config) : j === 3 ? agoOf(x.created) : sizeOf(x.r.summary?.size ?? 0);
+    }));
     return 0;
   },
 };
