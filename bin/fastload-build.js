@@ -364,13 +364,18 @@ export function buildPack(distRoot, entry = 'src/cli/main.js') {
   const queue = [entry];
   const seen = new Set(queue);
   const graph = new Map();
+  // Stamps of every file read so far: a refusal is remembered only until one of them changes (a
+  // file caught half-written by a concurrent tsc is refused once, then packed when it is whole).
+  const stamps = {};
+  const refuse = (msg) => Object.assign(new Refuse(msg), { stamps });
   while (queue.length) {
     const rel = queue.shift();
     const abs = join(distRoot, ...rel.split('/'));
     const st = statSync(abs);
+    stamps[rel] = [st.size, st.mtimeMs];
     const src = readFileSync(abs, 'utf8');
     let a;
-    try { a = analyze(src); } catch (e) { if (e instanceof Refuse) throw new Refuse(`${rel}: ${e.message}`); throw e; }
+    try { a = analyze(src); } catch (e) { if (e instanceof Refuse) throw refuse(`${rel}: ${e.message}`); throw e; }
     const resolveRel = (spec) => posix.normalize(posix.join(posix.dirname(rel), spec));
     const deps = [];
     const header = [];
@@ -385,7 +390,7 @@ export function buildPack(distRoot, entry = 'src/cli/main.js') {
         if (!seen.has(key)) { seen.add(key); queue.push(key); }
       } else if (isBuiltin(spec)) key = spec;
       else {
-        if (!requireable(spec, abs)) throw new Refuse(`${rel}: package ${spec} cannot be required`);
+        if (!requireable(spec, abs)) throw refuse(`${rel}: package ${spec} cannot be required`);
         key = spec;
       }
       const kind = isRelative(spec) ? 0 : 1;
@@ -409,7 +414,7 @@ export function buildPack(distRoot, entry = 'src/cli/main.js') {
       if (binds.length) header.push(`const {${binds.join(',')}}=${m};`);
     }
     for (const d of a.dynamic) {
-      if (d === null) throw new Refuse(`${rel}: computed dynamic import`);
+      if (d === null) throw refuse(`${rel}: computed dynamic import`);
       if (isRelative(d)) {
         const key = resolveRel(d);
         if (!seen.has(key)) { seen.add(key); queue.push(key); }
@@ -429,7 +434,7 @@ export function buildPack(distRoot, entry = 'src/cli/main.js') {
   const visit = (n, path) => {
     state.set(n, 1);
     for (const d of graph.get(n) ?? []) {
-      if (state.get(d) === 1) throw new Refuse(`import cycle ${[...path, n, d].join(' -> ')}`);
+      if (state.get(d) === 1) throw refuse(`import cycle ${[...path, n, d].join(' -> ')}`);
       if (!state.get(d)) visit(d, [...path, n]);
     }
     state.set(n, 2);

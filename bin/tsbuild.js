@@ -143,7 +143,7 @@ async function packNow() {
   } catch (e) {
     if (!(e instanceof Refuse)) return;
     // Remember the refusal (until dist or the packer changes) so every run does not try again.
-    writeFirst('pack.bin', withHeader({ version: 1, node: process.version, id, refused: e.message, modules: { [ENTRY]: stamp(ENTRY), [PACKER]: stamp(PACKER) } }));
+    writeFirst('pack.bin', withHeader({ version: 1, node: process.version, id, refused: e.message, modules: { ...(e.stamps ?? {}), [ENTRY]: stamp(ENTRY), [PACKER]: stamp(PACKER) } }));
     return;
   }
   const modules = { [PACKER]: [...stamp(PACKER), 0, 0] };
