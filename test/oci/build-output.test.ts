@@ -97,6 +97,27 @@ describe('build --output', () => {
     expect(new Set(Object.values(kinds)).size).toBe(5);
   });
 
+  it('load -i takes the OCI archives back whatever their layer compression (gzip, zstd, plain)', async () => {
+    for (const opt of ['compression=gzip', 'compression=zstd', 'compression=uncompressed']) {
+      const dest = join(t.dir, `c-${opt.replace(/[=,]/g, '_')}.tar`);
+      expect(existsSync(dest), dest).toBe(true);
+      const t2 = await tempStore();
+      try {
+        const stdout = new PassThrough(); const stderr = new PassThrough();
+        let err = '';
+        stderr.on('data', (b: Buffer) => { err += b.toString(); });
+        stdout.resume();
+        const code = await main(['--store', t2.root, 'load', '-i', dest], { stdout, stderr, stdin: Readable.from([]), env: process.env, cwd: t.dir, signal: new AbortController().signal });
+        expect(code, `${opt}: ${err}`).toBe(0);
+        // Unnamed archive (no name=): nothing is tagged, the image is in the store by digest.
+        const { index, manifest } = ociManifest(dest);
+        expect(await t2.store.blobs.has(index.manifests[0]!.digest as `sha256:${string}`), opt).toBe(true);
+        const config = JSON.parse((await t2.store.blobs.read(manifest.config.digest as `sha256:${string}`)).toString()) as { rootfs: { diff_ids: `sha256:${string}`[] } };
+        for (const diffId of config.rootfs.diff_ids) expect(await t2.store.blobs.has(diffId), opt).toBe(true);
+      } finally { await t2.cleanup(); }
+    }
+  });
+
   it('type=docker: manifest.json + docker media types; oci-mediatypes=true switches to OCI types', async () => {
     const dest = join(t.dir, 'd.tar');
     expect((await build(['--output', `type=docker,dest=${dest},name=dock:1`])).code).toBe(0);

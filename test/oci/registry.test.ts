@@ -132,6 +132,29 @@ describe.skipIf(!!missing)('registry: large blobs and FROM resolution', () => {
     } finally { await t2.cleanup(); }
   });
 
+  it('pulls docker v2 schema 2 manifests by tag and by digest, unpacking the layers to their diff_ids', async () => {
+    const d = await makeImage(t.store, { layers: [{ 'd.txt': 'docker typed\n'.repeat(300) }, { 'e.txt': 'second\n' }] });
+    const src = await readImage(t.store, d);
+    const dist = await distributionImage(t.store, src, { mediaTypes: 'docker' });
+    const pushed = await pushImage(t.store, dist, `${reg.host}/dock/v2:1`, { asIs: true });
+    const t2 = await tempStore();
+    try {
+      const byTag = await pullImage(t2.store, `${reg.host}/dock/v2:1`);
+      expect(byTag.descriptor).toMatchObject({ mediaType: MediaType.DOCKER_MANIFEST, digest: pushed.digest });
+      const im = await readImage(t2.store, byTag.descriptor);
+      expect(im.manifest.layers.map((l) => l.mediaType)).toEqual([MediaType.DOCKER_LAYER_GZIP, MediaType.DOCKER_LAYER_GZIP]);
+      for (const diffId of src.config.rootfs.diff_ids) expect(await t2.store.blobs.has(diffId)).toBe(true);
+      const t3 = await tempStore();
+      try {
+        const byDigest = await pullImage(t3.store, `${reg.host}/dock/v2@${pushed.digest}`);
+        expect(byDigest.descriptor.digest).toBe(pushed.digest);
+        expect(byDigest.downloaded).toBe(3);
+        // Pulling again downloads nothing.
+        expect((await pullImage(t3.store, `${reg.host}/dock/v2@${pushed.digest}`)).downloaded).toBe(0);
+      } finally { await t3.cleanup(); }
+    } finally { await t2.cleanup(); }
+  });
+
   it('compresses an uncompressed (built) manifest on push unless asIs', async () => {
     const d = await makeImage(t.store, { layers: [{ 'built.txt': 'built '.repeat(500) }] });
     const r = await pushImage(t.store, d, `${reg.host}/built/img:1`);
