@@ -28,7 +28,8 @@
  * instead of the whole log (whose lines carry the full record JSON, and dead lines until
  * compaction), then applies only the log's lines after O. Format, version 1:
  *   tsbuild-cache-listing\t1\t<log inode>\t<O>\t<hex of log bytes [0,64)>\t<hex of [O-64,O)>\t<count>\n
- *   then per record: <key>\t<lastUsed>\t<hits>\t<created>\t<size>\t<source JSON>\t<instruction JSON>\n
+ *   then one line, a JSON array with per record [key, lastUsed, hits, created, size, source, instruction]
+ *   (one JSON.parse: native, so cheap in a cold process, unlike a JS loop over 10,000 lines)
  * It is a cache, never the truth: it is used only while the log is the same file (inode, and the
  * fingerprint bytes, since a compaction can reuse a freed inode) and at least O long; anything
  * else (missing, torn, foreign, stale) falls back to the full log scan, which then rewrites it.
@@ -440,17 +441,14 @@ export class FsCacheIndex implements CacheIndex {
     } finally {
       await fh.close();
     }
-    // The records: fields split by tabs; JSON-quoted source and instruction (tabs escaped there).
-    const out: CacheSummary[] = [];
-    const text = decodeText(snap, hl + 1);
-    let pos = 0;
-    while (pos < text.length) {
-      const nl = text.indexOf('\n', pos);
-      if (nl < 0) return undefined; // torn: not ours to trust
-      const f = text.slice(pos, nl).split('\t');
-      pos = nl + 1;
-      if (f.length !== 7) return undefined;
-      out.push({ key: f[0]!, lastUsed: f[1]!, hits: Number(f[2]) || 0, created: f[3]!, size: Number(f[4]) || 0, source: jsonString(f[5]!), instruction: jsonString(f[6]!) });
+    let arr: unknown;
+    try { arr = JSON.parse(decodeText(snap, hl + 1)); } catch { return undefined; } // torn or foreign
+    if (!Array.isArray(arr)) return undefined;
+    const out: CacheSummary[] = new Array(arr.length);
+    for (let i = 0; i < arr.length; i++) {
+      const f = arr[i] as [string, string, number, string, number, string, string];
+      if (!Array.isArray(f) || f.length !== 7 || typeof f[0] !== 'string') return undefined;
+      out[i] = { key: f[0], lastUsed: f[1], hits: f[2], created: f[3], size: f[4], source: f[5], instruction: f[6] };
     }
     if (out.length !== count) return undefined;
     if (!tail.length) return out;
@@ -477,12 +475,9 @@ export class FsCacheIndex implements CacheIndex {
     const off = last + 1;
     const head = buf.subarray(0, Math.min(FP, off)).toString('hex');
     const mid = buf.subarray(off - Math.min(FP, off), off).toString('hex');
-    const parts: string[] = [[LISTING_MAGIC, LISTING_VERSION, ino, off, head, mid, rows.length].join('\t')];
-    for (const r of rows) {
-      if (/[\t\n]/.test(r.key + r.lastUsed + r.created)) return; // not representable: no snapshot
-      parts.push([r.key, r.lastUsed, r.hits, r.created, r.size, JSON.stringify(r.source), JSON.stringify(r.instruction)].join('\t'));
-    }
-    await atomicWrite(this.listingFile, parts.join('\n') + '\n', this.tmpDir, 'writing the cache listing', { durable: false });
+    const header = [LISTING_MAGIC, LISTING_VERSION, ino, off, head, mid, rows.length].join('\t');
+    const body = JSON.stringify(rows.map((r) => [r.key, r.lastUsed, r.hits, r.created, r.size, r.source, r.instruction]));
+    await atomicWrite(this.listingFile, `${header}\n${body}\n`, this.tmpDir, 'writing the cache listing', { durable: false });
   }
 
   async list(): Promise<CacheRecord[]> {
