@@ -89,7 +89,11 @@ export class RegistryClient {
   constructor(readonly domain: string, private readonly opts: RegistryOptions = {}) {
     const host = registryHost(domain);
     const hostname = host.replace(/:\d+$/, '');
-    const insecure = isLoopback(hostname) || (opts.insecureRegistries ?? []).some((h) => h === domain || h === host);
+    // TSBUILD_INSECURE_REGISTRIES is read here too (not only by the pull/push/login flags), so
+    // every path that talks to a registry — build's FROM resolution and --push included — honours it.
+    const env = opts.env ?? process.env;
+    const fromEnv = (env.TSBUILD_INSECURE_REGISTRIES ?? '').split(',').map((h) => h.trim()).filter(Boolean);
+    const insecure = isLoopback(hostname) || [...(opts.insecureRegistries ?? []), ...fromEnv].some((h) => h === domain || h === host);
     this.base = new URL(`${insecure ? 'http' : 'https'}://${host}`);
   }
 

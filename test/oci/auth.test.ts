@@ -6,7 +6,7 @@ import * as net from 'node:net';
 import { join } from 'node:path';
 import { getCredentials, removeCredentials, saveCredentials } from '../../src/oci/auth.js';
 import { proxyFor } from '../../src/oci/http.js';
-import { parseChallenge, pullImage, pushImage } from '../../src/oci/registry.js';
+import { parseChallenge, pullImage, pushImage, RegistryClient } from '../../src/oci/registry.js';
 import { canonicalIndex, MediaType, parsePlatform, readImage, writeImage } from '../../src/oci/image.js';
 import { distributionImage } from '../../src/oci/export.js';
 import { registryMissing, selfSignedCert, startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -76,6 +76,15 @@ describe('WWW-Authenticate and proxy settings', () => {
     expect(proxyFor(new URL('https://a.b.corp/v2/'), env)).toBeUndefined();
     expect(proxyFor(new URL('http://127.0.0.1:5000/v2/'), env)).toBeUndefined();
     expect(proxyFor(new URL('http://localhost:5000/v2/'), env)).toBeUndefined();
+  });
+  it('talks HTTPS except to loopback, --insecure-registry hosts and TSBUILD_INSECURE_REGISTRIES (read by the client, so build FROM/--push get it too)', () => {
+    const env = { TSBUILD_INSECURE_REGISTRIES: 'envreg.example:5000, other.example' };
+    expect(new RegistryClient('reg.example:5000', { env }).base.href).toBe('https://reg.example:5000/');
+    expect(new RegistryClient('reg.example:5000', { env, insecureRegistries: ['reg.example:5000'] }).base.href).toBe('http://reg.example:5000/');
+    expect(new RegistryClient('envreg.example:5000', { env }).base.href).toBe('http://envreg.example:5000/');
+    expect(new RegistryClient('envreg.example:5001', { env }).base.href).toBe('https://envreg.example:5001/');
+    expect(new RegistryClient('127.0.0.1:5000', { env: {} }).base.protocol).toBe('http:');
+    expect(new RegistryClient('docker.io', { env: {} }).base.href).toBe('https://registry-1.docker.io/');
   });
 });
 
