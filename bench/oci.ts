@@ -131,6 +131,20 @@ export default async function bench(report: (line: string) => void): Promise<voi
       }
     }
     report(`export type=oci (warm: compressed blobs reused): median ${fmt(warm)} s`);
+    if (haveSkopeo) {
+      // Cold pairs: every layer gzipped again (force-compression=true) vs skopeo compressing the
+      // same uncompressed layout into an OCI archive (--dest-compress, gzip).
+      const ulayout = join(dir, 'ulayout');
+      await exportImage(store, d, parseOutputSpec(`type=oci,dest=${ulayout},tar=false,name=bench:1,compression=uncompressed`));
+      const cold: number[] = []; const skCold: number[] = [];
+      for (let r = 0; r < rounds; r++) {
+        cold.push((await time(() => exportImage(store, d, parseOutputSpec(`type=oci,dest=${archive},name=bench:1,force-compression=true`))))[0]);
+        await rm(join(dir, 'skopeo-cold.tar'), { force: true });
+        skCold.push((await time(() => run('skopeo', ['copy', '-q', '--dest-compress', '--dest-compress-format', 'gzip', `oci:${ulayout}:1`, `oci-archive:${join(dir, 'skopeo-cold.tar')}:1`])))[0]);
+      }
+      report(`export type=oci,force-compression=true (gzip every layer): median ${fmt(cold)} s; skopeo copy --dest-compress (gzip) median ${fmt(skCold)} s; tsbuild / skopeo = ${ratios(cold, skCold)}`);
+      await rm(ulayout, { recursive: true, force: true });
+    }
     if (haveSkopeo) report(`skopeo copy oci: → oci-archive: (no recompression): median ${fmt(skExp)} s; tsbuild warm export / skopeo = ${ratios(warm, skExp)} (goal ≤ 1×)`);
     if (!haveReg) { report('docker-registry missing: push/pull bench skipped'); return; }
     const dist = await distributionImage(store, await readImage(store, d), {});
