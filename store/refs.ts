@@ -143,6 +143,9 @@ function summaryOf(d: Descriptor): ImageSummary {
   return s;
 }
 
+/** One name as `images` lists it (RefStore.list() without the descriptor). */
+export interface RefListing { name: string; digest: Digest; config: Digest | undefined; created: string | undefined; size: number }
+
 export class FsRefStore implements RefStore {
   private readonly file: string;
   private cached: { key: string; index: OciIndex } | undefined;
@@ -255,6 +258,22 @@ export class FsRefStore implements RefStore {
       index.manifests = index.manifests.filter((m) => m.annotations?.[REF_NAME] !== name);
       return index.manifests.length !== n;
     });
+  }
+
+  /**
+   * What `images` shows, per name, straight from index.json's annotations: no descriptor copies
+   * (list() strips the internal annotations off a copy of each), so a 10,000-tag listing makes
+   * one small object per name.
+   */
+  async listings(): Promise<RefListing[]> {
+    const out: RefListing[] = [];
+    for (const m of (await this.readIndex()).manifests) {
+      const a = m.annotations;
+      const name = a?.[REF_NAME];
+      if (name === undefined) continue;
+      out.push({ name, digest: m.digest, config: a![A_CONFIG], created: a![A_CREATED], size: Number(a![A_SIZE] ?? 0) });
+    }
+    return out;
   }
 
   async list(): Promise<RefEntry[]> {

@@ -296,7 +296,7 @@ export const command: Command = {
     if (args.positional.length > 1) throw usageError('images takes at most one REPOSITORY[:TAG] filter');
     const store = await openStoreFor(args, ctx);
     const now = Date.now();
-    let refs = await store.refs.list();
+    let refs = await store.refs.listings();
     const filter = args.positional[0];
     if (filter !== undefined) {
       const f = tryParseReference(filter, { defaultTag: false });
@@ -308,18 +308,18 @@ export const command: Command = {
     }
     // Newest first, then by name; plain code-unit order (localeCompare costs ~1 µs a call, too
     // slow for 10,000 names, and depends on the locale: scripts want one order everywhere).
-    const rows = refs.map((r) => ({ r, d: displayName(r.name), created: r.summary?.created ?? '' }))
+    const rows = refs.map((r) => ({ r, d: displayName(r.name), created: r.created ?? '' }))
       .sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : a.r.name < b.r.name ? -1 : a.r.name > b.r.name ? 1 : 0));
     const noTrunc = args.bool('no-trunc');
     if (args.bool('quiet')) {
-      const ids = [...new Set(rows.map((x) => shortId(x.r.summary?.config ?? x.r.descriptor.digest, noTrunc)))];
+      const ids = [...new Set(rows.map((x) => shortId(x.r.config ?? x.r.digest, noTrunc)))];
       ctx.stdout.write(ids.map((i) => i + '\n').join(''));
       return 0;
     }
     if (format === 'json') {
       ctx.stdout.write(jsonLines(rows.map(({ r, d, created }) => ({
-        ID: r.summary?.config ?? '', Repository: d.repository, Tag: d.tag, Name: r.name, Digest: r.descriptor.digest,
-        CreatedAt: created, CreatedSince: ago(created || undefined, now), Size: r.summary?.size ?? 0,
+        ID: r.config ?? '', Repository: d.repository, Tag: d.tag, Name: r.name, Digest: r.digest,
+        CreatedAt: created, CreatedSince: ago(created || undefined, now), Size: r.size ?? 0,
       }))));
       return 0;
     }
@@ -333,9 +333,9 @@ export const command: Command = {
       const x = rows[r]!;
       if (i === 0) return x.d.repository;
       if (i === 1) return x.d.tag;
-      if (k && i === 2) return x.r.descriptor.digest;
+      if (k && i === 2) return x.r.digest;
       const j = i - k;
-      return j === 2 ? idOf(x.r.summary?.config) : j === 3 ? agoOf(x.created) : sizeOf(x.r.summary?.size ?? 0);
+      return j === 2 ? idOf(x.r.config) : j === 3 ? agoOf(x.created) : sizeOf(x.r.size ?? 0);
     }));
     return 0;
   },
