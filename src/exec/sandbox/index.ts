@@ -44,9 +44,13 @@ export { resolveUser, secureJoin } from './resolve.js';
 /** Docker's default capability set (CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP). */
 export const DEFAULT_CAPS: readonly number[] = [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31];
 
-/** runc's default masked paths (files: /dev/null over them; dirs: an empty read-only tmpfs). */
+/**
+ * The masked paths of BuildKit 0.25's RUN spec (containerd's oci defaults, which runc 1.3 applies;
+ * files: /dev/null over them; dirs: an empty read-only tmpfs). Not Docker's `docker run` list: that
+ * one adds /proc/interrupts, which a BuildKit RUN can read (diff-findings §7).
+ */
 export const MASKED_PATHS: readonly string[] = [
-  '/proc/asound', '/proc/acpi', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats',
+  '/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats',
   '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware',
   '/sys/devices/virtual/powercap',
 ];
@@ -124,7 +128,8 @@ function defaultFiles(spec: SandboxSpec, hostname: string): SandboxFile[] {
     if (spec.network === 'none' || conf.trim() === '') conf = conf || 'nameserver 8.8.8.8\nnameserver 8.8.4.4\n';
     out.push({ target: '/etc/resolv.conf', content: conf });
   }
-  if (!have.has('/etc/hostname')) out.push({ target: '/etc/hostname', content: `${hostname}\n` });
+  // BuildKit's RUN has no /etc/hostname mount (the name is only set via UTS); `docker run` has one.
+  if (spec.etcHostname === true && !have.has('/etc/hostname')) out.push({ target: '/etc/hostname', content: `${hostname}\n` });
   return out;
 }
 
@@ -223,7 +228,15 @@ export async function runSandbox(spec: SandboxSpec): Promise<SandboxResult> {
       const [errR, errW] = pipe();
       fdsToClose.push(outW, errW);
       readers.push(new Socket({ fd: outR, readable: true, writable: false }), new Socket({ fd: errR, readable: true, writable: false }));
-      stdio = [spec.stdin === undefined || spec.stdin === 'ignore' ? 'ignore' : spec.stdin, outW, errW, 'pipe'];
+      let stdin: number;
+      if (spec.stdin === undefined || spec.stdin === 'ignore') {
+        // BuildKit's RUN reads an empty pipe whose write end is closed (not /dev/null): same here.
+        const [inR, inW] = pipe();
+        closeSync(inW);
+        fdsToClose.push(inR);
+        stdin = inR;
+      } else stdin = spec.stdin;
+      stdio = [stdin, outW, errW, 'pipe'];
     }
 
     // The C init makes its namespaces itself (same effect as setpriv + unshare, two execs fewer).

@@ -89,6 +89,11 @@ export interface SandboxSpec {
   user?: string;
   /** Default "buildkitsandbox" (what `docker build` shows). */
   hostname?: string;
+  /**
+   * Provide /etc/hostname (bind of a file holding `hostname`), as `docker run` does. Default false:
+   * a BuildKit RUN has none (diff-findings §7/§18), so a RUN testing for it must not see one.
+   */
+  etcHostname?: boolean;
   /** `default` and `host`: the host's network namespace; `none`: a new one with only `lo`, up. */
   network?: NetworkMode;
   mounts?: readonly SandboxMount[];
@@ -101,7 +106,7 @@ export interface SandboxSpec {
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
   /**
-   * stdin: 'ignore' (default: /dev/null, like a RUN) or a host fd to hand over (e.g. 0 for
+   * stdin: 'ignore' (default: an empty pipe, write end closed, like a BuildKit RUN) or a host fd to hand over (e.g. 0 for
    * `tsbuild run -i`). The fd is dup'ed into the sandbox as fd 0; the caller keeps its own.
    */
   stdin?: 'ignore' | number;

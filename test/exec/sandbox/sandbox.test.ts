@@ -199,9 +199,19 @@ describe.skipIf(skipReason !== undefined)('sandbox: process', () => {
     await expect(sh('pwd', { cwd: '/proc/self/fd/9' })).rejects.toMatchObject({ code: 'TSB4106' });
   });
 
-  it('hostname, /etc/hosts and resolv.conf are provided', async () => {
-    const r = await sh('hostname; cat /etc/hostname; grep -c localhost /etc/hosts; test -s /etc/resolv.conf && echo dns');
-    expect(r.stdout).toBe('buildkitsandbox\nbuildkitsandbox\n2\ndns\n');
+  it('hostname (UTS), /etc/hosts and resolv.conf are provided; no /etc/hostname, as in a BuildKit RUN', async () => {
+    const r = await sh('hostname; test -e /etc/hostname && echo has-etc-hostname; grep -c localhost /etc/hosts; test -s /etc/resolv.conf && echo dns; grep -c " /etc/" /proc/self/mountinfo');
+    expect(r.stdout).toBe('buildkitsandbox\n2\ndns\n2\n');
+  });
+
+  it('etcHostname: true provides /etc/hostname (as docker run does)', async () => {
+    const r = await sh('cat /etc/hostname', { etcHostname: true });
+    expect(r.stdout).toBe('buildkitsandbox\n');
+  });
+
+  it('stdin is an empty pipe whose write end is closed (BuildKit RUN), not /dev/null', async () => {
+    const r = await sh('readlink /proc/self/fd/0; cat; echo rc=$?');
+    expect(r.stdout).toMatch(/^pipe:\[\d+\]\nrc=0\n$/);
   });
 });
 
