@@ -124,9 +124,12 @@ function defaultFiles(spec: SandboxSpec, hostname: string): SandboxFile[] {
   }
   if (!have.has('/etc/resolv.conf')) {
     let conf = '';
-    try { conf = readFileSync('/etc/resolv.conf', 'utf8'); } catch { /* none */ }
+    let mtimeSec: number | undefined;
+    try { conf = readFileSync('/etc/resolv.conf', 'utf8'); mtimeSec = Math.floor(statSync('/etc/resolv.conf').mtimeMs / 1000); } catch { /* none */ }
     if (spec.network === 'none' || conf.trim() === '') conf = conf || 'nameserver 8.8.8.8\nnameserver 8.8.4.4\n';
-    out.push({ target: '/etc/resolv.conf', content: conf });
+    // BuildKit's resolv.conf is a copy made once per daemon, so it is older than what a RUN writes
+    // (`find -newer` in a RUN skips it; debian-admin): carry the host file's mtime, not "now".
+    out.push({ target: '/etc/resolv.conf', content: conf, ...(mtimeSec !== undefined ? { mtimeSec } : {}) });
   }
   // BuildKit's RUN has no /etc/hostname mount (the name is only set via UTS); `docker run` has one.
   if (spec.etcHostname === true && !have.has('/etc/hostname')) out.push({ target: '/etc/hostname', content: `${hostname}\n` });
@@ -196,6 +199,7 @@ export async function runSandbox(spec: SandboxSpec): Promise<SandboxResult> {
         target: f.target,
         b64: Buffer.from(typeof f.content === 'string' ? Buffer.from(f.content) : f.content).toString('base64'),
         mode: f.mode ?? 0o644, uid: f.uid ?? 0, gid: f.gid ?? 0, readonly: f.readonly === true,
+        ...(f.mtimeSec !== undefined ? { mtimeSec: f.mtimeSec } : {}),
       })),
       cgroupProcs: cg?.procsFiles() ?? [],
       insecure,

@@ -486,6 +486,8 @@ int main(int argc, char **argv0) {
     int fd = open(src, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode); CHECK(fd, "write %s", jstr(f, "target"));
     size_t off = 0; while (off < n) { ssize_t w = write(fd, content + off, n - off); CHECK(w, "write %s", jstr(f, "target")); off += (size_t)w; }
     CHECK(fchmod(fd, mode), "chmod"); CHECK(fchown(fd, (uid_t)jnum(f, "uid", 0), (gid_t)jnum(f, "gid", 0)), "chown");
+    long mt = jnum(f, "mtimeSec", -1);
+    if (mt >= 0) { struct timespec ts[2] = { { mt, 0 }, { mt, 0 } }; CHECK(futimens(fd, ts), "utimes %s", jstr(f, "target")); }
     close(fd);
     char *tgt = ensure(jstr(f, "target"), 0);
     char *w = xasprintf("bind %s", jstr(f, "target"));

@@ -38,7 +38,7 @@ export interface InitSpec {
   hostname: string;
   loUp: boolean;
   mounts: InitMount[];
-  files: { target: string; b64: string; mode: number; uid: number; gid: number; readonly: boolean }[];
+  files: { target: string; b64: string; mode: number; uid: number; gid: number; readonly: boolean; mtimeSec?: number }[];
   /** Host paths of cgroup.procs files to join right before execve. */
   cgroupProcs: string[];
   insecure: boolean;
@@ -251,6 +251,7 @@ export function sandboxInit(req: Req, secureJoin: SecureJoin, resolveUser: Resol
       fs.writeFileSync(src, Buffer.from(f.b64, 'base64'), { mode: f.mode });
       fs.chmodSync(src, f.mode);
       fs.chownSync(src, f.uid, f.gid);
+      if (f.mtimeSec !== undefined) fs.utimesSync(src, f.mtimeSec, f.mtimeSec);
       const tgt = ensure(f.target, 'file');
       mount(src, tgt, null, MS_BIND, null, `bind ${f.target}`);
       if (f.readonly) remountRo(tgt);

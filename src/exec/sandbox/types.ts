@@ -60,6 +60,8 @@ export interface SandboxFile {
   uid?: number;
   gid?: number;
   readonly?: boolean;
+  /** mtime (whole seconds since the epoch) of the provided file; default: when the RUN starts. */
+  mtimeSec?: number;
 }
 
 export interface SandboxLimits {

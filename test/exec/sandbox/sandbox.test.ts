@@ -3,7 +3,7 @@
  * Every test runs busybox inside the sandbox; nothing is mocked.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runSandbox, sandboxInitKind } from '../../../src/exec/sandbox/index.js';
@@ -202,6 +202,12 @@ describe.skipIf(skipReason !== undefined)('sandbox: process', () => {
   it('hostname (UTS), /etc/hosts and resolv.conf are provided; no /etc/hostname, as in a BuildKit RUN', async () => {
     const r = await sh('hostname; test -e /etc/hostname && echo has-etc-hostname; grep -c localhost /etc/hosts; test -s /etc/resolv.conf && echo dns; grep -c " /etc/" /proc/self/mountinfo');
     expect(r.stdout).toBe('buildkitsandbox\n2\ndns\n2\n');
+  });
+
+  it('/etc/resolv.conf keeps the host file\'s mtime (older than the RUN, like BuildKit\'s per-daemon copy)', async () => {
+    if (!existsSync('/etc/resolv.conf')) return;
+    const r = await sh('stat -c %Y /etc/resolv.conf');
+    expect(Number(r.stdout)).toBe(Math.floor(statSync('/etc/resolv.conf').mtimeMs / 1000));
   });
 
   it('etcHostname: true provides /etc/hostname (as docker run does)', async () => {
