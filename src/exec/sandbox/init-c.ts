@@ -34,6 +34,8 @@ export const INIT_C_SOURCE = String.raw`
 #include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <dirent.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -473,6 +475,54 @@ int main(int argc, char **argv0) {
   for (int i = 0; i < 5; i++) { char *p = xasprintf("%s/%s", dev, links[i][1]); CHECK(symlink(links[i][0], p), "symlink %s", p); free(p); }
   char *sysp = ensure("/sys", 1);
   do_mount("sysfs", sysp, "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | (insecure ? 0 : MS_RDONLY), NULL, "mount sysfs");
+  /* /sys/fs/cgroup as runc sets it up for a BuildKit RUN on a cgroup v1 host: a tmpfs holding one
+     read-only bind per v1 hierarchy of the sandbox's OWN cgroup (the one it joins below, else the
+     init's), then the tmpfs itself read-only. Never a host cgroup root writable from inside. */
+  {
+    char *cgt = xasprintf("%s/fs/cgroup", sysp); struct stat cst;
+    DIR *hd = opendir("/sys/fs/cgroup");
+    if (hd && stat(cgt, &cst) == 0 && S_ISDIR(cst.st_mode)) {
+      do_mount("tmpfs", cgt, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755", "mount /sys/fs/cgroup");
+      json *cgp0 = jget(spec, "cgroupProcs");
+      struct dirent *de;
+      while ((de = readdir(hd))) {
+        if (de->d_name[0] == '.') continue;
+        char *hp = xasprintf("/sys/fs/cgroup/%s", de->d_name); struct statfs sf; struct stat hst;
+        if (lstat(hp, &hst) < 0 || !S_ISDIR(hst.st_mode) || statfs(hp, &sf) < 0 || sf.f_type != 0x27e0eb) { free(hp); continue; }
+        /* the sandbox's cgroup in this hierarchy, if it has one */
+        char *own = NULL; size_t hl = strlen(hp);
+        for (size_t i = 0; i < jlen(cgp0); i++) {
+          const char *c = cgp0->items[i]->str;
+          if (!strncmp(c, hp, hl) && c[hl] == '/') { own = strdup(c); *strrchr(own, '/') = 0; break; }
+        }
+        if (!own) {
+          /* else the init's own cgroup there (from /proc/self/cgroup: "N:ctrl[,ctrl]:/path") */
+          FILE *pc = fopen("/proc/self/cgroup", "re"); char line[4096];
+          while (pc && fgets(line, sizeof line, pc)) {
+            char *a = strchr(line, ':'), *b = a ? strchr(a + 1, ':') : NULL; if (!b) continue;
+            *b = 0; line[strcspn(b + 1, "\n") + (size_t)(b + 1 - line)] = 0;
+            const char *ctrls = a + 1, *nm = de->d_name; char want[300];
+            snprintf(want, sizeof want, "name=%s", nm);
+            char *cc = strdup(ctrls), *sv = NULL; int hit = 0;
+            for (char *t = strtok_r(cc, ",", &sv); t; t = strtok_r(NULL, ",", &sv)) if (!strcmp(t, nm) || !strcmp(t, want)) hit = 1;
+            if (!hit && !strcmp(ctrls, nm)) hit = 1;
+            free(cc);
+            if (hit) { own = xasprintf("%s%s", hp, b + 1); break; }
+          }
+          if (pc) fclose(pc);
+        }
+        char *tp = xasprintf("%s/%s", cgt, de->d_name);
+        CHECK(mkdir(tp, 0555), "mkdir %s", tp);
+        char *w = xasprintf("bind cgroup %s", de->d_name);
+        do_mount(own ? own : hp, tp, NULL, MS_BIND, NULL, w);
+        remount_ro(tp, MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        free(w); free(tp); free(own); free(hp);
+      }
+      do_mount(NULL, cgt, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755", "remount /sys/fs/cgroup read-only");
+    }
+    if (hd) closedir(hd);
+    free(cgt);
+  }
 
   /* 4. provided files */
   char *fdir = xasprintf("%s/f", S);

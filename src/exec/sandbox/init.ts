@@ -243,6 +243,33 @@ export function sandboxInit(req: Req, secureJoin: SecureJoin, resolveUser: Resol
     fs.symlinkSync('/proc/self/fd/1', `${dev}/stdout`);
     fs.symlinkSync('/proc/self/fd/2', `${dev}/stderr`);
     mount('sysfs', ensure('/sys', 'dir'), 'sysfs', MS_NOSUID | MS_NODEV | MS_NOEXEC | (spec.insecure ? 0 : MS_RDONLY), null);
+    // /sys/fs/cgroup as the C init makes it (see there): a read-only tmpfs of read-only binds of
+    // the sandbox's own cgroup per v1 hierarchy (else the init's own cgroup in it).
+    {
+      const cgt = `${ensure('/sys', 'dir')}/fs/cgroup`;
+      let names: string[] = [];
+      try { names = fs.existsSync(cgt) ? fs.readdirSync('/sys/fs/cgroup') : []; } catch { names = []; }
+      if (names.length > 0) {
+        mount('tmpfs', cgt, 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, 'mode=755', 'mount /sys/fs/cgroup');
+        const self = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n');
+        for (const n of names) {
+          const hp = `/sys/fs/cgroup/${n}`;
+          try { if (!fs.lstatSync(hp).isDirectory() || fs.statfsSync(hp).type !== 0x27e0eb) continue; } catch { continue; }
+          let own = spec.cgroupProcs.find((p) => p.startsWith(`${hp}/`))?.replace(/\/cgroup\.procs$/, '');
+          if (own === undefined) {
+            for (const line of self) {
+              const m = /^\d+:([^:]*):(.*)$/.exec(line);
+              if (m && m[1]!.split(',').some((c) => c === n || c === `name=${n}`)) { own = `${hp}${m[2]}`; break; }
+            }
+          }
+          const tp = `${cgt}/${n}`;
+          fs.mkdirSync(tp, { mode: 0o555 });
+          mount(own ?? hp, tp, null, MS_BIND, null, `bind cgroup ${n}`);
+          remountRo(tp, MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        }
+        mount(null, cgt, null, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 'mode=755', 'remount /sys/fs/cgroup read-only');
+      }
+    }
 
     // 4. Provided files (hosts, resolv.conf, hostname, secrets) from the private tmpfs.
     fs.mkdirSync(`${S}/f`, { mode: 0o755 });

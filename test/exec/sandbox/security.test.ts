@@ -56,7 +56,13 @@ describe.skipIf(skipReason !== undefined)('sandbox: escapes fail', () => {
     const r = await sh('cat /proc/self/mountinfo');
     // no host path appears in the mount table (overlay options use short relative names)
     expect(r.stdout).not.toContain(dir);
-    expect(r.stdout).not.toMatch(/\/sys\/fs\/cgroup|\/work\/|tsbuild-sandbox|\/run\/tsbuild/);
+    expect(r.stdout).not.toMatch(/\/work\/|tsbuild-sandbox|\/run\/tsbuild/);
+    // /sys/fs/cgroup is there as in a BuildKit RUN, every mount of it read-only, and the host's
+    // processes are not listed in any cgroup.procs (only the sandbox's own PIDs are visible)
+    const cg = r.stdout.split('\n').filter((l) => l.includes(' /sys/fs/cgroup'));
+    for (const l of cg) expect(l.split(' ')[5]).toMatch(/^ro,/);
+    const procs = await sh('cat /sys/fs/cgroup/*/cgroup.procs 2>/dev/null | sort -un | wc -l');
+    expect(Number(procs.stdout)).toBeLessThan(5);
     const host = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length;
     expect(r.stdout.split('\n').length).toBeLessThan(host + 40);
   });
@@ -80,6 +86,22 @@ describe.skipIf(skipReason !== undefined)('sandbox: escapes fail', () => {
       'touch /sys/kernel/x 2>/dev/null || echo sysfs-ro',
     ].join('; '));
     expect(r.stdout.split('\n').map((s) => s.trim())).toEqual([...files.map(() => '0'), ...dirs.map(() => '0'), 'sys-ro', 'sysrq-ro', 'sysfs-ro', '']);
+  });
+
+  it('/sys/fs/cgroup: read-only tmpfs with one read-only bind per v1 hierarchy (as a BuildKit RUN on cgroup v1)', async () => {
+    const { readdirSync, statfsSync } = await import('node:fs');
+    const hier = existsSync('/sys/fs/cgroup') ? readdirSync('/sys/fs/cgroup').filter((n) => {
+      try { return statfsSync(`/sys/fs/cgroup/${n}`).type === 0x27e0eb; } catch { return false; }
+    }).sort() : [];
+    if (hier.length === 0) return;
+    const r = await sh('ls /sys/fs/cgroup | tr "\\n" " "; echo; grep " /sys/fs/cgroup" /proc/self/mountinfo | awk \'{print $5, substr($6,1,2)}\' | sort -u | tr "\\n" " "; echo; '
+      + 'mkdir /sys/fs/cgroup/memory/evil 2>/dev/null && echo MKDIR || echo no-mkdir; echo 1 > /sys/fs/cgroup/pids/cgroup.procs 2>/dev/null && echo MOVED || echo no-move; '
+      + 'touch /sys/fs/cgroup/x 2>/dev/null && echo TOUCH || echo no-touch');
+    const lines = r.stdout.split('\n');
+    expect(lines[0]!.trim().split(' ').sort()).toEqual(hier);
+    expect(lines[1]!.trim().split(' ').filter((x) => x.startsWith('/')).length).toBeGreaterThan(hier.length);
+    expect(lines[1]).not.toMatch(/ rw/);
+    expect(lines.slice(2, 5)).toEqual(['no-mkdir', 'no-move', 'no-touch']);
   });
 
   it('/proc/interrupts is readable (BuildKit 0.25 does not mask it), /proc/kcore is', async () => {
