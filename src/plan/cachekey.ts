@@ -34,6 +34,7 @@ export const RECIPE_VERSION = 'v2';
  *   RUN  run2   hardlinks to lower files kept, non-UTF-8 names (05a0869)
  *        run3   bind mounts from a stage sub-path follow the stage's symlinks, not the host's
  *        run4   sandbox as BuildKit's: no /etc/hostname, /proc/interrupts readable, stdin a pipe
+ *        run5   /sys/fs/cgroup mounted read-only in RUN, /etc/resolv.conf keeps the host's mtime
  *   COPY copy3  context links chroot-style, several files onto a non-dir path, dir onto file is
  *               TSB4012 (7387112); --link keeps existing parents (34d128c); fifos/devices copied
  *        copy4  hardlinks kept per source match only, block devices copied as char devices,
@@ -44,7 +45,7 @@ export const RECIPE_VERSION = 'v2';
  *        add5   directories an archive implies (no header) get the epoch, not the unpack time
  * Kinds not listed use the bare RECIPE_VERSION.
  */
-export const STEP_RECIPES: Readonly<Record<string, string>> = { RUN: 'run4', COPY: 'copy4', ADD: 'add5' };
+export const STEP_RECIPES: Readonly<Record<string, string>> = { RUN: 'run5', COPY: 'copy4', ADD: 'add5' };
 
 export type KeyInputs = Record<string, string>;
 
