@@ -70,7 +70,7 @@ export function didYouMean(word: string, candidates: readonly string[]): string 
   return best !== undefined && bestD <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
 }
 
-/** `stopAtPositional`: the first positional argument ends the flags (the rest are positional). */
+/** `stopAtPositional`: the first positional argument ends the flags (the rest are positional; a `--` right after it is dropped). */
 export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], command: string, opts: { stopAtPositional?: boolean } = {}): ParsedArgs {
   const all = [...specs, ...GLOBAL_FLAGS];
   const byName = new Map(all.map((s) => [s.name, s]));
@@ -131,7 +131,12 @@ export function parseArgs(argv: readonly string[], specs: readonly FlagSpec[], c
       }
     } else {
       positional.push(a);
-      if (opts.stopAtPositional) { positional.push(...argv.slice(i + 1)); break; }
+      if (opts.stopAtPositional) {
+        // `run IMG -- cmd`: a `--` right after the first positional only separates (no command is named `--`).
+        const rest = argv.slice(i + 1);
+        positional.push(...(rest[0] === '--' ? rest.slice(1) : rest));
+        break;
+      }
     }
   }
 

@@ -39,6 +39,8 @@ describe('parseArgs', () => {
     expect(a.bool('interactive')).toBe(true);
     expect(a.positional).toEqual(['busybox:1', 'ls', '-la', '--tag', 'x']);
     expect(a.list('tag')).toEqual([]);
+    // A `--` right after IMAGE only separates; a later one is the command's.
+    expect(parseArgs(['busybox:1', '--', 'echo', '--'], specs, 'run', { stopAtPositional: true }).positional).toEqual(['busybox:1', 'echo', '--']);
     // Without the option, flags anywhere are flags.
     expect(parseArgs(['busybox:1', '-i'], specs, 'run').bool('interactive')).toBe(true);
   });

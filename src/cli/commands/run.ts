@@ -129,6 +129,7 @@ async function run(args: ParsedArgs, ctx: CliContext): Promise<number> {
         cwd: args.str('workdir') ?? (cc.WorkingDir || '/'),
         user: args.str('user') ?? cc.User ?? '',
         ...(args.str('hostname') ? { hostname: args.str('hostname')! } : {}),
+        etcHostname: true, // docker run provides /etc/hostname (a build RUN does not)
         network,
         mounts: volumes,
         limits,

@@ -62,6 +62,12 @@ describe.skipIf(skipReason !== undefined)('tsbuild run', () => {
     expect(readFileSync(join(host, 'out', 'w'), 'utf8')).toBe('w\n');
   });
 
+  it('provides /etc/hostname as docker run does (a build RUN does not)', async () => {
+    const r = await tsbuild(['run', '--rm', '--hostname', 'box1', 'bb:1', 'cat', '/etc/hostname']);
+    expect(r.stderr).toBe('');
+    expect(r).toMatchObject({ code: 0, stdout: 'box1\n' });
+  });
+
   it('127 for a missing command, a clear error for a missing image, nothing left in the store\'s tmp', async () => {
     const nf = await tsbuild(['run', 'bb:1', 'nosuch']);
     expect(nf.code).toBe(127);
