@@ -3,22 +3,13 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
-import { main } from '../../src/cli/main.js';
+import { runMain, type CliResult } from '../helpers/cli.js';
 import { LayerFS } from '../../src/exec/copy/layerfs.js';
 
-export interface RunResult { code: number; stdout: string; stderr: string }
+export type RunResult = CliResult;
 
 export async function cli(argv: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; stdin?: Buffer | string } = {}): Promise<RunResult> {
-  const out = new PassThrough(); const err = new PassThrough();
-  let so = ''; let se = '';
-  out.on('data', (d) => { so += d; }); err.on('data', (d) => { se += d; });
-  const stdin = Readable.from(opts.stdin !== undefined ? [Buffer.from(opts.stdin)] : []);
-  const code = await main(argv, {
-    stdout: out, stderr: err, stdin, env: { ...process.env, SOURCE_DATE_EPOCH: undefined, ...(opts.env ?? {}) },
-    cwd: opts.cwd ?? process.cwd(), signal: new AbortController().signal,
-  });
-  return { code, stdout: so, stderr: se };
+  return runMain(argv, { ...opts, env: { ...process.env, SOURCE_DATE_EPOCH: undefined, ...(opts.env ?? {}) } });
 }
 
 export function tmp(prefix = 'tsb-build-'): string {

@@ -8,9 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
-import { main } from '../../src/cli/main.js';
-import type { CliContext } from '../../src/cli/command.js';
+import { runMain } from '../helpers/cli.js';
 import { MediaType } from '../../src/oci/image.js';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { tempStore, type TempStore } from './fixtures.js';
@@ -29,15 +27,8 @@ beforeAll(async () => {
 afterAll(async () => { await t.cleanup(); });
 
 async function cli(argv: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (b: Buffer) => { out += b.toString(); });
-  stderr.on('data', (b: Buffer) => { err += b.toString(); });
-  const ctx: CliContext = { stdout, stderr, stdin: Readable.from([]), env: { ...process.env, HOME: t.dir, DOCKER_CONFIG: join(t.dir, 'docker'), ...env }, cwd: t.dir, signal: new AbortController().signal };
-  const code = await main(['--store', t.root, ...argv], ctx);
-  return { code, out, err };
+  const r = await runMain(['--store', t.root, ...argv], { cwd: t.dir, env: { ...process.env, HOME: t.dir, DOCKER_CONFIG: join(t.dir, 'docker'), ...env } });
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 async function build(args: string[], dockerfile?: string, env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
@@ -103,11 +94,7 @@ describe('build --output', () => {
       expect(existsSync(dest), dest).toBe(true);
       const t2 = await tempStore();
       try {
-        const stdout = new PassThrough(); const stderr = new PassThrough();
-        let err = '';
-        stderr.on('data', (b: Buffer) => { err += b.toString(); });
-        stdout.resume();
-        const code = await main(['--store', t2.root, 'load', '-i', dest], { stdout, stderr, stdin: Readable.from([]), env: process.env, cwd: t.dir, signal: new AbortController().signal });
+        const { code, stderr: err } = await runMain(['--store', t2.root, 'load', '-i', dest], { cwd: t.dir });
         expect(code, `${opt}: ${err}`).toBe(0);
         // Unnamed archive (no name=): nothing is tagged, the image is in the store by digest.
         const { index, manifest } = ociManifest(dest);
@@ -131,10 +118,7 @@ describe('build --output', () => {
     // And it loads back into a fresh store under its name.
     const t2 = await tempStore();
     try {
-      const stdout = new PassThrough();
-      let out = '';
-      stdout.on('data', (b: Buffer) => { out += b.toString(); });
-      const code = await main(['--store', t2.root, 'load', '-i', dest], { stdout, stderr: new PassThrough(), stdin: Readable.from([]), env: process.env, cwd: t.dir, signal: new AbortController().signal });
+      const { code, stdout: out } = await runMain(['--store', t2.root, 'load', '-i', dest], { cwd: t.dir });
       expect(code).toBe(0);
       expect(out).toContain('dock:1');
     } finally { await t2.cleanup(); }
@@ -194,11 +178,7 @@ describe.skipIf(!!regMissing)('build with a registry: --push, type=registry, FRO
     const t2 = await tempStore();
     const inT2 = async (args: string[], df: string) => {
       writeFileSync(join(ctxDir, 'Dockerfile'), df);
-      const stdout = new PassThrough(); const stderr = new PassThrough();
-      let err = '';
-      stderr.on('data', (b: Buffer) => { err += b.toString(); });
-      stdout.resume();
-      const code = await main(['--store', t2.root, 'build', ctxDir, '--progress', 'quiet', ...args], { stdout, stderr, stdin: Readable.from([]), env: process.env, cwd: t.dir, signal: new AbortController().signal });
+      const { code, stderr: err } = await runMain(['--store', t2.root, 'build', ctxDir, '--progress', 'quiet', ...args], { cwd: t.dir });
       return { code, err };
     };
     try {

@@ -3,9 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
-import { main } from '../../src/cli/main.js';
-import type { CliContext } from '../../src/cli/command.js';
+import { runMain } from '../helpers/cli.js';
 import { openStore } from '../../store/index.js';
 import { readImage } from '../../src/oci/image.js';
 import { busyboxMissing, busyboxRootfsTar } from '../helpers/busybox.js';
@@ -17,15 +15,8 @@ beforeAll(async () => { t = await tempStore(); });
 afterAll(async () => { await t.cleanup(); });
 
 async function cli(argv: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (b: Buffer) => { out += b.toString(); });
-  stderr.on('data', (b: Buffer) => { err += b.toString(); });
-  const ctx: CliContext = { stdout, stderr, stdin: Readable.from([Buffer.from(stdin)]), env: { ...process.env, HOME: t.dir, DOCKER_CONFIG: join(t.dir, 'docker') }, cwd: t.dir, signal: new AbortController().signal };
-  const code = await main(['--store', t.root, ...argv], ctx);
-  return { code, out, err };
+  const r = await runMain(['--store', t.root, ...argv], { stdin, cwd: t.dir, env: { ...process.env, HOME: t.dir, DOCKER_CONFIG: join(t.dir, 'docker') } });
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 const bbMissing = busyboxMissing();
@@ -55,10 +46,7 @@ describe('import / save / load', () => {
     expect(execFileSync('tar', ['-tf', dockerOut], { encoding: 'utf8' })).toContain('manifest.json');
     const t2 = await tempStore();
     try {
-      const stdout = new PassThrough();
-      let out = '';
-      stdout.on('data', (b: Buffer) => { out += b.toString(); });
-      const code = await main(['--store', t2.root, 'load', '-i', dockerOut], { stdout, stderr: new PassThrough(), stdin: Readable.from([]), env: process.env, cwd: t.dir, signal: new AbortController().signal });
+      const { code, stdout: out } = await runMain(['--store', t2.root, 'load', '-i', dockerOut], { cwd: t.dir });
       expect(code).toBe(0);
       expect(out).toBe('Loaded image: bb:imp\n');
     } finally { await t2.cleanup(); }
