@@ -21,7 +21,7 @@
  * no unshare/setpriv), TSB4103 cgroup setup, TSB4104 sandbox setup failed (mount, …),
  * TSB4105 USER not found, TSB4106 WORKDIR unusable, TSB4107 bad spec.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { Socket } from 'node:net';
@@ -82,6 +82,8 @@ function scratchBase(): string {
 }
 
 let seq = 0;
+/** The seccomp filter never changes within a process: assembled once. */
+let seccompB64: string | undefined;
 let staleDone: Promise<unknown> | undefined;
 
 /**
@@ -153,6 +155,78 @@ const SIGNALS: Record<string, number> = {
   SIGIO: 29, SIGPWR: 30, SIGSYS: 31,
 };
 
+/**
+ * A spare C init, spawned ahead of need. Why: spawning from Node forks the whole Node process
+ * (page tables in proportion to its RSS: ~10-20 ms for a build process on a 2-core VM, on the main
+ * thread) and then execs the init (~4 ms more). The C init is generic until it reads its spec from
+ * fd 3 (argv `--unshare PID`, an empty env, fresh pipes), so the next RUN's init is spawned while
+ * the current RUN's command runs (the main thread is idle then), and the next runSandbox only
+ * writes the spec to it. Only for the default stdio (no tty, stdin the empty pipe) and the C init
+ * started directly. At most one spare; it is unref'd (never keeps Node alive), dies with Node
+ * (PR_SET_PDEATHSIG in the init), and is dropped after SPARE_IDLE_MS unused (closing its control
+ * socket makes it exit: "the parent closed the control socket before sending the spec").
+ */
+interface Spare { child: ChildProcess; out: Socket; err: Socket; ctl: Socket; bin: string; timer: NodeJS.Timeout }
+let spare: Spare | undefined;
+const SPARE_IDLE_MS = 3000;
+
+function dropSpare(s: Spare): void {
+  if (spare === s) spare = undefined;
+  clearTimeout(s.timer);
+  s.ctl.destroy(); s.out.destroy(); s.err.destroy();
+  try { s.child.kill('SIGKILL'); } catch { /* gone */ }
+}
+
+function makeSpare(bin: string): void {
+  if (spare !== undefined || sandboxUnavailable() !== undefined) return;
+  const fds: number[] = [];
+  let child: ChildProcess;
+  let outR: number, errR: number;
+  try {
+    const [oR, oW] = pipe(); fds.push(oR, oW);
+    const [eR, eW] = pipe(); fds.push(eR, eW);
+    const [inR, inW] = pipe(); fds.push(inR); closeSync(inW);
+    child = spawn(bin, ['--unshare', String(process.pid)], { stdio: [inR, oW, eW, 'pipe'], env: {}, detached: true });
+    for (const fd of [oW, eW, inR]) closeSync(fd);
+    outR = oR; errR = eR;
+  } catch {
+    for (const fd of fds) { try { closeSync(fd); } catch { /* closed */ } }
+    return;
+  }
+  const s: Spare = {
+    child, bin,
+    out: new Socket({ fd: outR, readable: true, writable: false }),
+    err: new Socket({ fd: errR, readable: true, writable: false }),
+    ctl: child.stdio[3] as Socket,
+    timer: setTimeout(() => dropSpare(s), SPARE_IDLE_MS),
+  };
+  s.timer.unref();
+  child.unref(); s.out.unref(); s.err.unref(); s.ctl.unref();
+  for (const x of [s.out, s.err, s.ctl]) x.on('error', () => undefined);
+  child.on('error', () => { if (spare === s) dropSpare(s); });
+  child.once('exit', () => { if (spare === s) dropSpare(s); });
+  spare = s;
+}
+
+/** PID of the idle spare init, if any (for tests: spares are used, dropped, never leaked). */
+export function spareInitPid(): number | undefined {
+  return spare?.child.pid;
+}
+
+/** The spare init, if one is alive and is `bin`; it is the caller's from now on (ref'd again). */
+function takeSpare(bin: string): Spare | undefined {
+  const s = spare;
+  if (!s) return undefined;
+  spare = undefined;
+  clearTimeout(s.timer);
+  if (s.bin !== bin || s.child.exitCode !== null || s.child.signalCode !== null || s.child.pid === undefined || s.ctl.destroyed) {
+    dropSpare(s);
+    return undefined;
+  }
+  s.child.ref(); s.out.ref(); s.err.ref(); s.ctl.ref();
+  return s;
+}
+
 export async function runSandbox(spec: SandboxSpec): Promise<SandboxResult> {
   const why = sandboxUnavailable();
   if (why) throw new TsbError('TSB4102', why, { hint: 'run tsbuild as root on Linux with util-linux installed.' });
@@ -206,7 +280,7 @@ export async function runSandbox(spec: SandboxSpec): Promise<SandboxResult> {
       // Without a device cgroup (no cgroup v1 here), a node made with CAP_MKNOD could be opened:
       // keep MKNOD only when the device allow-list is in force.
       caps: cg?.dirs.has('devices') ? [...DEFAULT_CAPS] : DEFAULT_CAPS.filter((c) => c !== 27),
-      seccomp: insecure ? '' : seccompProgram().toString('base64'),
+      seccomp: insecure ? '' : (seccompB64 ??= seccompProgram().toString('base64')),
       maskedPaths: [...MASKED_PATHS],
       readonlyPaths: [...READONLY_PATHS],
       tty: spec.tty !== undefined,
@@ -217,10 +291,19 @@ export async function runSandbox(spec: SandboxSpec): Promise<SandboxResult> {
       }
     }
 
+    // The C init makes its namespaces itself (same effect as setpriv + unshare, two execs fewer).
+    const cInit = await cInitBinary();
+    // TSBUILD_SANDBOX_UNSHARE=util-linux puts setpriv + unshare in front of the C init too.
+    const viaUtilLinux = !cInit || process.env.TSBUILD_SANDBOX_UNSHARE === 'util-linux';
+    const spareable = !viaUtilLinux && !spec.tty && (spec.stdin === undefined || spec.stdin === 'ignore');
+    const taken = spareable ? takeSpare(cInit!) : undefined;
+
     // stdio: real pipes (or a pty).
-    let stdio: (number | 'ignore' | 'pipe')[];
+    let stdio: (number | 'ignore' | 'pipe')[] = [];
     let ptyMaster: number | undefined;
-    if (spec.tty) {
+    if (taken) {
+      readers.push(taken.out, taken.err);
+    } else if (spec.tty) {
       const pty = openPty(spec.tty.rows, spec.tty.cols);
       ptyMaster = pty.master;
       fdsToClose.push(pty.master);
@@ -243,17 +326,13 @@ export async function runSandbox(spec: SandboxSpec): Promise<SandboxResult> {
       stdio = [stdin, outW, errW, 'pipe'];
     }
 
-    // The C init makes its namespaces itself (same effect as setpriv + unshare, two execs fewer).
-    const cInit = await cInitBinary();
-    // TSBUILD_SANDBOX_UNSHARE=util-linux puts setpriv + unshare in front of the C init too.
-    const viaUtilLinux = !cInit || process.env.TSBUILD_SANDBOX_UNSHARE === 'util-linux';
     const [cmd, args] = !viaUtilLinux
       ? [cInit, ['--unshare', String(process.pid)]]
       : [findTool('setpriv')!, ['--pdeathsig', 'KILL', '--', findTool('unshare')!, '--pid', '--fork', '--mount', '--uts', '--ipc',
         ...(spec.network === 'none' ? ['--net'] : []), '--kill-child', '--propagation', 'private', '--',
         ...(cInit ? [cInit] : [process.execPath, '--no-warnings', '--max-old-space-size=64', '-e', initCode()])]];
     const started = process.hrtime.bigint();
-    const child = spawn(cmd, args, { stdio, env: {}, detached: true });
+    const child = taken ? taken.child : spawn(cmd, args, { stdio, env: {}, detached: true });
     // Our copies of the child's ends go now (the master stays: the tty stream below owns it).
     for (const fd of fdsToClose.splice(0)) { if (fd !== ptyMaster) closeSync(fd); }
 
@@ -301,6 +380,8 @@ export async function runSandbox(spec: SandboxSpec): Promise<SandboxResult> {
     });
     ctl.on('error', () => { /* child gone */ });
     ctl.write(JSON.stringify(initSpec) + '\n');
+    // The next RUN's init, spawned while this one runs (see makeSpare).
+    if (spareable) setImmediate(() => makeSpare(cInit!));
 
     let aborted = false;
     const onAbort = () => {
