@@ -677,13 +677,12 @@ export class BuildExecutor {
             if (!lowers.some((l) => existsSync(join(l, d))) && !existsSync(join(upper, d))) mkdirSync(join(upper, d), { mode: 0o755 });
           }
           // A RUN always makes a layer in BuildKit (its runtime touches /etc at least): an empty
-          // tar when nothing changed, so history's empty_layer flags match.
+          // tar when nothing changed (emptyLayer), so history's empty_layer flags match.
           // The upper becomes the new layer's snapshot (keeps nanosecond mtimes for later RUNs).
           const lr = await commitUpperdir(store, upper, {
             lowers, keepAsSnapshot: { snapshots: store.snapshots, lowerDiffIds: layersNow.map((l) => l.digest) },
-            ...(this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {}),
-          })
-            ?? await new LayerWriter().commit(store.blobs);
+            ...(this.epoch !== undefined ? { sourceDateEpoch: this.epoch } : {}), emptyLayer: true,
+          });
           return layerDescriptor(lr.diffId, lr.size);
         } finally {
           await rm(upper, { recursive: true, force: true }).catch(() => undefined);
@@ -1300,11 +1299,24 @@ async function parseTriggers(triggers: readonly string[], span: Span): Promise<S
 /** Download an ADD URL into dir, verifying --checksum. */
 async function fetchURL(url: string, dir: string, checksum: string | undefined, span: Span, signal: AbortSignal): Promise<{ url: string; file: string; digest: string; mtime: number; name: string }> {
   const { createWriteStream } = await import('node:fs');
-  let res: Response;
-  try { res = await fetch(url, { signal, redirect: 'follow' }); } catch (e) {
+  // The registry's HTTP client, not fetch: it honours HTTPS_PROXY/NO_PROXY and trusts the system
+  // bundle and NODE_EXTRA_CA_CERTS (which the `tsbuild` launcher keeps out of Node's start-up).
+  const { httpRequest, discard } = await import('../oci/http.js');
+  let res: Awaited<ReturnType<typeof httpRequest>>;
+  try {
+    let at = new URL(url);
+    for (let hops = 0; ; hops++) {
+      res = await httpRequest({ method: 'GET', url: at, signal });
+      const loc = res.headers.location;
+      if (![301, 302, 303, 307, 308].includes(res.status) || !loc || hops >= 20) break;
+      discard(res);
+      at = new URL(loc, at);
+    }
+  } catch (e) {
     throw new TsbError('TSB4020', `failed to fetch ${url}`, { span, cause: e, hint: 'check the URL and that the server is reachable.' });
   }
-  if (!res.ok || !res.body) {
+  if (res.status < 200 || res.status > 299) {
+    discard(res);
     throw new TsbError('TSB4021', `failed to fetch ${url}: HTTP ${res.status}`, { span, hint: 'check the URL.' });
   }
   const u = new URL(url);
@@ -1313,7 +1325,7 @@ async function fetchURL(url: string, dir: string, checksum: string | undefined, 
   const file = join(dir, `dl-${createHash('sha256').update(url).digest('hex').slice(0, 16)}`);
   const h = createHash('sha256');
   const out = createWriteStream(file);
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
     h.update(chunk);
     if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
   }
@@ -1328,7 +1340,7 @@ async function fetchURL(url: string, dir: string, checksum: string | undefined, 
       throw new TsbError('TSB4022', `digest mismatch for ${url}: expected ${want}, got ${digest}`, { span, hint: 'the file changed on the server, or the checksum is wrong.' });
     }
   }
-  const lm = res.headers.get('last-modified');
+  const lm = res.headers['last-modified'];
   const mtime = lm ? Math.trunc(Date.parse(lm) / 1000) || 0 : 0;
   return { url, file, digest, mtime, name };
 }
