@@ -2,7 +2,7 @@
  * HTTP transport for the registry client, on node:http/https (not fetch) because Node 20's fetch
  * ignores HTTP(S)_PROXY: here HTTPS_PROXY/HTTP_PROXY/NO_PROXY (and lower-case forms) are honoured
  * for non-loopback hosts — HTTPS through a CONNECT tunnel, HTTP through an absolute-URI request.
- * HTTPS verifies against Node's bundled roots plus the system bundle (trustedCAs) and NODE_EXTRA_CA_CERTS.
+ * HTTPS verifies against Node's bundled roots plus the system bundle and NODE_EXTRA_CA_CERTS (trustedCAs).
  * Keep-alive agents so a push or pull reuses connections.
  *
  * Known gap: proxy authentication is Basic only (user:pass in the proxy URL).
@@ -39,17 +39,22 @@ const httpsAgents = new Map<string, https.Agent>();
  * Trusted roots: Node's bundled Mozilla roots PLUS the system bundle (SSL_CERT_FILE, else Debian's
  * /etc/ssl/certs/ca-certificates.crt), so a CA added with update-ca-certificates is trusted as
  * docker/skopeo trust it. Node 20 has no API for the system store, hence reading the file.
+ * PLUS the file NODE_EXTRA_CA_CERTS names, read here rather than left to Node: the `tsbuild`
+ * command (bin/tsbuild.js) starts Node without it, to skip its ~40 ms parse at start-up.
  */
 export function trustedCAs(env: NodeJS.ProcessEnv = process.env): string[] {
   const cas = [...tls.rootCertificates];
   for (const f of [env.SSL_CERT_FILE, '/etc/ssl/certs/ca-certificates.crt'].filter(Boolean) as string[]) {
     try { cas.push(readFileSync(f, 'utf8')); break; } catch { /* next */ }
   }
+  // As Node treats it: a file that cannot be read adds nothing (Node only warns).
+  const extra = env.NODE_EXTRA_CA_CERTS;
+  if (extra) { try { cas.push(readFileSync(extra, 'utf8')); } catch { /* unreadable: ignored, as by Node */ } }
   return cas;
 }
 
 function httpsAgent(env: NodeJS.ProcessEnv = process.env): https.Agent {
-  const key = env.SSL_CERT_FILE ?? '';
+  const key = `${env.SSL_CERT_FILE ?? ''}|${env.NODE_EXTRA_CA_CERTS ?? ''}`;
   let a = httpsAgents.get(key);
   if (!a) { a = new https.Agent({ keepAlive: true, maxSockets: 16, ca: trustedCAs(env) }); httpsAgents.set(key, a); }
   return a;
@@ -105,7 +110,7 @@ const tunnelAgents = new Map<string, https.Agent>();
 
 /** An https.Agent whose connections are TLS over a CONNECT tunnel through `proxy` (keep-alive pooled). */
 function tunnelAgent(proxy: URL, env: NodeJS.ProcessEnv = process.env): https.Agent {
-  const key = `${proxy.href}|${env.SSL_CERT_FILE ?? ''}`;
+  const key = `${proxy.href}|${env.SSL_CERT_FILE ?? ''}|${env.NODE_EXTRA_CA_CERTS ?? ''}`;
   let a = tunnelAgents.get(key);
   if (a) return a;
   const ca = trustedCAs(env);
