@@ -55,7 +55,17 @@ export interface DiffOptions {
    * of the layers whose snapshots are `lowers`, bottom first.
    */
   keepAsSnapshot?: { snapshots: Pick<Snapshots, 'ensure'>; lowerDiffIds: readonly Digest[] } | undefined;
+  /**
+   * commitUpperdir only: no change still makes a layer, the empty tar (EMPTY_LAYER: 1024 zero
+   * bytes, what LayerWriter writes for no entries), as a BuildKit RUN always does. It is put as
+   * one buffer, so a store that has it already only touches it (no rewrite, no fsync), and with
+   * keepAsSnapshot the (emptied) upper becomes its snapshot, so the next step does not unpack it.
+   */
+  emptyLayer?: boolean | undefined;
 }
+
+/** The empty layer tar: two zero blocks (end of archive), no entries. */
+export const EMPTY_LAYER: Uint8Array = new Uint8Array(1024);
 
 /** What diffUpper found: the layer entries plus what a snapshot made from the upper must lose. */
 export interface UpperDiff {
@@ -238,15 +248,24 @@ export function diffUpperdir(upperdir: string, lowers: readonly string[] = [], _
 
 /**
  * diffUpperdir + LayerWriter + store.blobs.put: the layer a RUN step produced, streamed into the
- * store. Returns undefined when the step changed nothing (no layer, as Docker records none).
+ * store. Returns undefined when the step changed nothing (no layer, as Docker records none),
+ * unless opts.emptyLayer (then the empty tar).
  * With opts.keepAsSnapshot the upper then becomes the layer's snapshot (see DiffOptions).
  */
+export async function commitUpperdir(store: { blobs: Pick<BlobStore, 'put'> }, upperdir: string, opts: DiffOptions & { emptyLayer: true }): Promise<LayerResult>;
+export async function commitUpperdir(store: { blobs: Pick<BlobStore, 'put'> }, upperdir: string, opts?: DiffOptions): Promise<LayerResult | undefined>;
 export async function commitUpperdir(store: { blobs: Pick<BlobStore, 'put'> }, upperdir: string, opts: DiffOptions = {}): Promise<LayerResult | undefined> {
   const diff = diffUpper(upperdir, opts.lowers ?? []);
-  if (!diff.entries.length) return undefined;
-  const w = new LayerWriter({ sourceDateEpoch: opts.sourceDateEpoch });
-  for (const e of diff.entries) w.add(e);
-  const res = await w.commit(store.blobs);
+  let res: LayerResult;
+  if (!diff.entries.length) {
+    if (!opts.emptyLayer) return undefined;
+    const { digest, size } = await store.blobs.put(EMPTY_LAYER);
+    res = { diffId: digest, size };
+  } else {
+    const w = new LayerWriter({ sourceDateEpoch: opts.sourceDateEpoch });
+    for (const e of diff.entries) w.add(e);
+    res = await w.commit(store.blobs);
+  }
   const keep = opts.keepAsSnapshot;
   if (keep) {
     const chain = chainIds([...keep.lowerDiffIds, res.diffId]).at(-1)!;

@@ -5,7 +5,8 @@
  * not survive in it. Also: hardlinks a RUN makes to LOWER files stay links in the layer.
  */
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, linkSync, lstatSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chownSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -14,6 +15,7 @@ import { commitUpperdir, diffUpper, diffUpperdir } from '../../../src/exec/layer
 import { chainIds, keepUpperAsSnapshot } from '../../../src/exec/layer/snapshot.js';
 import { unpackLayerToSnapshot } from '../../../src/exec/layer/unpack.js';
 import { MergedView } from '../../../src/exec/layer/view.js';
+import { LayerWriter } from '../../../src/exec/layer/writer.js';
 import { llistxattr, lsetxattr, lutimesNs } from '../../../src/exec/layer/native.js';
 import type { Digest } from '../../../store/types.js';
 import { cleanup, describeTree, describeView, mountOverlay, overlayMissing, tmp, umount } from './helpers.js';
@@ -155,6 +157,45 @@ describe.skipIf(skip)('RUN upper kept as the layer snapshot', () => {
         expect(existsSync(join(m2.mnt, 'bin/busybox'))).toBe(false);
         expect(existsSync(join(m2.mnt, 'var/lib/keep'))).toBe(true);
       } finally { umount(m2.mnt); }
+    } finally { await store.close(); }
+  });
+
+  test('emptyLayer: no change still makes the empty tar (put as one buffer), and the emptied upper is its snapshot', async () => {
+    const base = tmp('keep');
+    const low = join(base, 'lower');
+    lower(low);
+    const { mnt, upper } = mountOverlay(base, [low]);
+    try {
+      // A no-op copy-up (same bytes, same mtime) and a socket: nothing a layer records.
+      writeFileSync(join(mnt, 'etc/same'), 'unchanged');
+      execFileSync('touch', ['-h', '-d', '@' + T, join(mnt, 'etc/same'), join(mnt, 'etc')]);
+    } finally { umount(mnt); }
+    expect(existsSync(join(upper, 'etc/same'))).toBe(true);
+    const store = await openStore(join(base, 'store'));
+    try {
+      const lowId = `sha256:${'3'.repeat(64)}` as Digest;
+      // Without the option: no layer, nothing written, the upper is the caller's.
+      expect(await commitUpperdir({ blobs: { put: () => { throw new Error('must not write'); } } }, upper, { lowers: [low] })).toBeUndefined();
+      const puts: unknown[] = [];
+      const blobs = { put: (d: Parameters<typeof store.blobs.put>[0]) => { puts.push(d); return store.blobs.put(d); } };
+      const r = await commitUpperdir({ blobs }, upper, { lowers: [low], emptyLayer: true, keepAsSnapshot: { snapshots: store.snapshots, lowerDiffIds: [lowId] } });
+      // The same bytes LayerWriter writes for no entries (Docker's well-known empty layer).
+      const chunks: Buffer[] = [];
+      for await (const c of new LayerWriter().stream()) chunks.push(c as Buffer);
+      const empty = Buffer.concat(chunks);
+      expect(r.size).toBe(empty.length);
+      expect(r.diffId).toBe(`sha256:${createHash('sha256').update(empty).digest('hex')}`);
+      expect(r.diffId).toBe('sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef');
+      expect(puts.length).toBe(1);
+      expect(puts[0]).toBeInstanceOf(Uint8Array); // one buffer: a store that has it only touches it
+      expect(Buffer.from(await store.blobs.read(r.diffId)).equals(empty)).toBe(true);
+      // The upper became the snapshot, emptied: what unpacking the empty tar gives.
+      const kept = store.snapshots.path(chainIds([lowId, r.diffId])[1]!);
+      expect(existsSync(upper)).toBe(false);
+      expect(describeTree(kept)).toEqual({});
+      expect(readdirSync(kept)).toEqual([]);
+      expect((lstatSync(kept).mode & 0o7777).toString(8)).toBe('755');
+      expect(llistxattr(kept)).toEqual([]);
     } finally { await store.close(); }
   });
 
