@@ -11,7 +11,7 @@
  * base is another snapshot.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, lchownSync, lstatSync, renameSync, rmSync, rmdirSync } from 'node:fs';
+import { chmodSync, existsSync, lchownSync, lstatSync, renameSync, rmSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { errnoCode } from '../../errors.js';
 import type { Digest, Snapshots, Store } from '../../../store/types.js';
@@ -47,17 +47,32 @@ export interface SnapshotOptions extends Pick<UnpackOptions, 'allowDevices' | 'c
   lowers?: readonly string[] | undefined;
 }
 
+/**
+ * Snapshots this process already ensured, per store.snapshots object: chain id → dir. Why: every
+ * RUN asks for the snapshot of every layer below it, and ensure() touches each one (a utimes per
+ * layer per step, in sequence). One touch per process is enough: the store takes its process
+ * lease before the first ensure, and gc keeps whatever was touched after the oldest live lease
+ * was taken. A remembered dir is still checked to exist (something may have removed it by hand).
+ */
+const ensuredBy = new WeakMap<object, Map<string, string>>();
+
 /** The snapshot dir (overlay lowerdir) for one layer, unpacking blob → snapshot on first use. */
-export function ensureLayerSnapshot(
+export async function ensureLayerSnapshot(
   store: Pick<Store, 'blobs' | 'snapshots'>, diffId: Digest, chainId: Digest, opts: SnapshotOptions = {},
 ): Promise<string> {
-  return store.snapshots.ensure(chainId, async (tmp) => {
+  let memo = ensuredBy.get(store.snapshots);
+  const known = memo?.get(chainId);
+  if (known !== undefined && existsSync(known)) return known;
+  const dir = await store.snapshots.ensure(chainId, async (tmp) => {
     await unpackLayerToSnapshot(store.blobs.open(opts.blob ?? diffId), tmp, {
       expectDiffId: diffId, allowDevices: opts.allowDevices, chown: opts.chown, lowers: opts.lowers,
       // Layers this process wrote (COPY/ADD) keep their files' nanoseconds in the snapshot.
       exactMtimes: exactMtimesOf(diffId),
     });
   });
+  if (!memo) ensuredBy.set(store.snapshots, memo = new Map());
+  memo.set(chainId, dir);
+  return dir;
 }
 
 /**

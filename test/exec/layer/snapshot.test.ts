@@ -46,6 +46,35 @@ describe('snapshots in the store', () => {
     } finally { await store.close(); }
   });
 
+  test('a process ensures (touches) each snapshot once; a snapshot removed behind its back is made again', async () => {
+    const store = await openStore(tmp('store'));
+    try {
+      const r1 = await new LayerWriter().add({ path: 'a', type: 'file', source: { buffer: Buffer.from('a') } }).commit(store.blobs);
+      const r2 = await new LayerWriter().add({ path: 'b', type: 'file', source: { buffer: Buffer.from('b') } }).commit(store.blobs);
+      const ensured: string[] = [];
+      const snapshots = Object.assign(Object.create(store.snapshots) as typeof store.snapshots, {
+        ensure: (id: string, fill: (tmp: string) => Promise<void>) => { ensured.push(id); return store.snapshots.ensure(id, fill); },
+      });
+      const s = { blobs: store.blobs, snapshots };
+      const chains = chainIds([r1.diffId, r2.diffId]);
+      const first = await snapshotsForImage(s, [r1.diffId, r2.diffId]);
+      expect(ensured).toEqual(chains);
+      expect(await snapshotsForImage(s, [r1.diffId, r2.diffId])).toEqual(first);
+      expect(await snapshotsForImage(s, [r1.diffId])).toEqual([first[0]]);
+      expect(ensured).toEqual(chains); // no second touch
+      execFileSync('rm', ['-rf', first[1]!]);
+      expect(await snapshotsForImage(s, [r1.diffId, r2.diffId])).toEqual(first);
+      expect(ensured).toEqual([...chains, chains[1]]);
+      expect(readFileSync(join(first[1]!, 'b'), 'utf8')).toBe('b');
+      // Another snapshots object (another open of the store) remembers nothing.
+      const other = Object.assign(Object.create(store.snapshots) as typeof store.snapshots, {
+        ensure: (id: string, fill: (tmp: string) => Promise<void>) => { ensured.push(id); return store.snapshots.ensure(id, fill); },
+      });
+      await snapshotsForImage({ blobs: store.blobs, snapshots: other }, [r1.diffId]);
+      expect(ensured).toEqual([...chains, chains[1], chains[0]]);
+    } finally { await store.close(); }
+  });
+
   test('a layer whose source fails mid-stream is not stored and the coded error comes through', async () => {
     const store = await openStore(tmp('store'));
     try {
