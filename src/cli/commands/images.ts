@@ -179,6 +179,35 @@ export function displayName(name: string): { repository: string; tag: string; di
   return digest !== undefined ? { repository: rest, tag, digest } : { repository: rest, tag };
 }
 
+/** End of a stored name before any `@digest`. */
+function nameEnd(name: string): number {
+  const at = name.indexOf('@');
+  return at < 0 ? name.length : at;
+}
+
+/**
+ * displayName() as offsets, for listings: out[0], out[1] = the repository's start and end in
+ * `name`; out[2] = where the tag starts, -1 when untagged; out[3] = where it ends (the `@` or the end).
+ */
+export function splitName(name: string, out: Int32Array): void {
+  const end = nameEnd(name);
+  const colon = name.lastIndexOf(':', end - 1);
+  const tagged = colon > name.lastIndexOf('/', end - 1);
+  const repoEnd = tagged ? colon : end;
+  let start = 0;
+  if (name.startsWith('docker.io/')) {
+    start = 10;
+    if (name.startsWith('library/', 10)) {
+      const slash = name.indexOf('/', 18);
+      if (slash < 0 || slash >= repoEnd) start = 18;
+    }
+  }
+  out[0] = start;
+  out[1] = repoEnd;
+  out[2] = tagged ? colon + 1 : -1;
+  out[3] = end;
+}
+
 export function familiar(name: string): string {
   const d = displayName(name);
   return d.tag === '<none>' ? (d.digest ? `${d.repository}@${d.digest}` : d.repository) : `${d.repository}:${d.tag}`;
@@ -296,46 +325,73 @@ export const command: Command = {
     if (args.positional.length > 1) throw usageError('images takes at most one REPOSITORY[:TAG] filter');
     const store = await openStoreFor(args, ctx);
     const now = Date.now();
-    let refs = await store.refs.listings();
+    // Columns, names already newest first then by name (code-unit order: localeCompare costs ~1 µs
+    // a call, too slow for 10,000 names, and depends on the locale): see RefListingTable.
+    const t = await store.refs.listingTable();
+    let sel: number[] | undefined; // rows shown (all when undefined)
     const filter = args.positional[0];
     if (filter !== undefined) {
       const f = tryParseReference(filter, { defaultTag: false });
-      refs = refs.filter((r) => {
-        const p = tryParseReference(r.name, { defaultTag: false });
-        if (!f || !p) return r.name === filter;
-        return p.repository === f.repository && (f.tag === undefined || p.tag === f.tag);
-      });
+      sel = [];
+      for (let i = 0; i < t.names.length; i++) {
+        const name = t.names[i]!;
+        const p = tryParseReference(name, { defaultTag: false });
+        if (!f || !p ? name === filter : p.repository === f.repository && (f.tag === undefined || p.tag === f.tag)) sel.push(i);
+      }
     }
-    // Newest first, then by name; plain code-unit order (localeCompare costs ~1 µs a call, too
-    // slow for 10,000 names, and depends on the locale: scripts want one order everywhere).
-    const rows = refs.map((r) => ({ r, d: displayName(r.name), created: r.created ?? '' }))
-      .sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : a.r.name < b.r.name ? -1 : a.r.name > b.r.name ? 1 : 0));
+    const count = sel ? sel.length : t.names.length;
+    const at = sel ? (r: number) => sel![r]! : (r: number) => r;
     const noTrunc = args.bool('no-trunc');
     if (args.bool('quiet')) {
-      const ids = [...new Set(rows.map((x) => shortId(x.r.config ?? x.r.digest, noTrunc)))];
-      ctx.stdout.write(ids.map((i) => i + '\n').join(''));
+      const ids = new Set<string>();
+      for (let r = 0; r < count; r++) { const img = t.image[at(r)]!; ids.add(shortId(t.config[img] ?? t.digest[img], noTrunc)); }
+      ctx.stdout.write([...ids].map((i) => i + '\n').join(''));
       return 0;
     }
     if (format === 'json') {
-      ctx.stdout.write(jsonLines(rows.map(({ r, d, created }) => ({
-        ID: r.config ?? '', Repository: d.repository, Tag: d.tag, Name: r.name, Digest: r.digest,
-        CreatedAt: created, CreatedSince: ago(created || undefined, now), Size: r.size ?? 0,
-      }))));
+      const objs: unknown[] = [];
+      for (let r = 0; r < count; r++) {
+        const name = t.names[at(r)]!;
+        const img = t.image[at(r)]!;
+        const d = displayName(name);
+        const created = t.created[img] ?? '';
+        objs.push({ ID: t.config[img] ?? '', Repository: d.repository, Tag: d.tag, Name: name, Digest: t.digest[img], CreatedAt: created, CreatedSince: ago(created || undefined, now), Size: t.size[img] ?? 0 });
+      }
+      ctx.stdout.write(jsonLines(objs));
       return 0;
     }
     const digests = args.bool('digests');
     const header = digests ? ['REPOSITORY', 'TAG', 'DIGEST', 'IMAGE ID', 'CREATED', 'SIZE'] : ['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'];
+    // Per image, not per name: many names share an image.
+    const nImg = t.digest.length;
+    const idCol: string[] = new Array<string>(nImg);
+    const agoCol: string[] = new Array<string>(nImg);
+    const sizeCol: string[] = new Array<string>(nImg);
     const agoOf = memo((c: string) => ago(c || undefined, now));
     const sizeOf = memo((n: number) => humanSize(n));
-    const idOf = memo((c: string | undefined) => shortId(c, noTrunc));
+    for (let i = 0; i < nImg; i++) {
+      idCol[i] = shortId(t.config[i] ?? undefined, noTrunc);
+      agoCol[i] = agoOf(t.created[i] ?? '');
+      sizeCol[i] = sizeOf(t.size[i] ?? 0);
+    }
     const k = digests ? 1 : 0;
-    ctx.stdout.write(tableRows(header, rows.length, (r, i) => {
-      const x = rows[r]!;
-      if (i === 0) return x.d.repository;
-      if (i === 1) return x.d.tag;
-      if (k && i === 2) return x.r.digest;
+    // Repository and tag as offsets into the name (docker's familiar form, as displayName): the
+    // width pass makes no strings at all.
+    const cut = new Int32Array(4);
+    let cutRow = -1;
+    const parts = (r: number): Int32Array => {
+      if (r === cutRow) return cut;
+      cutRow = r;
+      splitName(t.names[at(r)]!, cut);
+      return cut;
+    };
+    ctx.stdout.write(tableRows(header, count, (r, i) => {
+      if (i === 0) { const c = parts(r); return t.names[at(r)]!.slice(c[0], c[1]); }
+      if (i === 1) { const c = parts(r); return c[2] < 0 ? '<none>' : t.names[at(r)]!.slice(c[2], c[3]); }
+      const img = t.image[at(r)]!;
+      if (k && i === 2) return t.digest[img]!;
       const j = i - k;
-      return j === 2 ? idOf(x.r.config) : j === 3 ? agoOf(x.created) : sizeOf(x.r.size ?? 0);
+      return j === 2 ? idCol[img]! : j === 3 ? agoCol[img]! : sizeCol[img]!;
     }));
     return 0;
   },
