@@ -20,7 +20,7 @@
 // The scanner is a JS tokenizer just good enough for tsc output: strings, templates (nested
 // `${}`), comments, regex literals (by the previous token), brace depth.
 import { readFileSync, statSync, existsSync } from 'node:fs';
-import { dirname, join, posix, resolve as resolvePath, sep } from 'node:path';
+import { dirname, join, posix, relative, resolve as resolvePath, sep } from 'node:path';
 import { builtinModules, createRequire } from 'node:module';
 import vm from 'node:vm';
 
@@ -368,6 +368,46 @@ export function buildPack(distRoot, entry = 'src/cli/main.js') {
   // file caught half-written by a concurrent tsc is refused once, then packed when it is whole).
   const stamps = {};
   const refuse = (msg) => Object.assign(new Refuse(msg), { stamps });
+  // Packages imported by the modules: spec -> pack key of its CommonJS entry file (null: loaded by
+  // require at run time, as before).
+  const packages = {};
+  const pkgFrom = {};
+  const keyOf = (file) => relative(distRoot, file).split(sep).join('/');
+  /**
+   * A package's CommonJS file (and, recursively, the files it requires by literal name) into the
+   * pack, compiled with the CommonJS wrapper like Node's own, so require() of it at run time skips
+   * package resolution and compiles with a code cache. Returns its key, or undefined when the file
+   * is left to Node's require: native addons, computed require() calls (a scan for `require(` not
+   * followed by a string literal: text in comments or strings only makes it more cautious), JSON.
+   * A literal require that the pack cannot satisfy falls back to Node's require from that file.
+   */
+  const cjsSeen = new Map();
+  const packCjs = (file) => {
+    if (!/\.c?js$/.test(file)) return undefined;
+    const key = keyOf(file);
+    if (cjsSeen.has(key)) return cjsSeen.get(key) ?? undefined;
+    cjsSeen.set(key, key); // before the recursion: require cycles are fine in CommonJS
+    const st = statSync(file);
+    stamps[key] = [st.size, st.mtimeMs];
+    let src = readFileSync(file, 'utf8');
+    if (/\brequire\s*\(\s*[^'"\s)]/.test(src) || /process\.dlopen|\.node['"]/.test(src)) { cjsSeen.set(key, null); return undefined; }
+    const map = {};
+    for (const m of src.matchAll(/\brequire\s*\(\s*(['"])([^'"\n]+)\1\s*\)/g)) {
+      const spec = m[2];
+      if (isBuiltin(spec) || spec in map) continue;
+      let dep;
+      try { dep = createRequire(file).resolve(spec); } catch { continue; }
+      const k = packCjs(dep);
+      if (k) map[spec] = k;
+    }
+    if (src.startsWith('#!')) src = '//' + src.slice(2);
+    const code = `(function (exports, require, module, __filename, __dirname) {${src}\n})`;
+    try { new vm.Script(code, { filename: file }); } catch { cjsSeen.set(key, null); delete stamps[key]; return undefined; }
+    modules[key] = { size: st.size, mtimeMs: st.mtimeMs, offset, length: code.length, cjs: map };
+    parts.push(code);
+    offset += code.length;
+    return key;
+  };
   while (queue.length) {
     const rel = queue.shift();
     const abs = join(distRoot, ...rel.split('/'));
@@ -392,6 +432,17 @@ export function buildPack(distRoot, entry = 'src/cli/main.js') {
       else {
         if (!requireable(spec, abs)) throw refuse(`${rel}: package ${spec} cannot be required`);
         key = spec;
+        // The package's CommonJS files go into the pack too when they can (see packCjs).
+        if (!(spec in packages)) {
+          let file;
+          try { file = createRequire(abs).resolve(spec); } catch { file = undefined; }
+          packages[spec] = file === undefined ? null : packCjs(file) ?? null;
+          pkgFrom[spec] = file;
+        } else {
+          let file;
+          try { file = createRequire(abs).resolve(spec); } catch { file = undefined; }
+          if (file !== pkgFrom[spec]) packages[spec] = null; // resolves differently from here: leave it to require
+        }
       }
       const kind = isRelative(spec) ? 0 : 1;
       const m = `__$m${v++}`;
@@ -440,7 +491,8 @@ export function buildPack(distRoot, entry = 'src/cli/main.js') {
     state.set(n, 2);
   };
   for (const n of graph.keys()) if (!state.get(n)) visit(n, []);
-  const manifest = { version: PACK_VERSION, entry, node: process.version, modules };
+  for (const spec in packages) if (packages[spec] === null) delete packages[spec];
+  const manifest = { version: PACK_VERSION, entry, node: process.version, modules, packages };
   return { manifest, code: parts.join('') };
 }
 

@@ -84,14 +84,19 @@ function openHeaded(file) {
   }
 }
 
-/** The pack: {dir, id, modules: {rel: [size, mtimeMs, byteOffset, byteLength, ascii]}, fd, codeAt} or a refusal. */
+/**
+ * The pack: {dir, id, modules, packages, fd, codeAt} or a refusal. modules: {rel: [size, mtimeMs,
+ * byteOffset, byteLength, ascii, cjs]} where cjs is 0 for our ES modules and, for a package's
+ * CommonJS file, {spec: rel} of the files it requires that are packed too; packages: {spec: rel}
+ * of the packages our modules import.
+ */
 function readPack() {
   for (const dir of packDirs()) {
     let f;
     try { f = openHeaded(join(dir, 'pack.bin')); } catch { continue; }
     const head = f.head;
     if (head.version !== PACK_VERSION || head.node !== process.version || !fresh(head.modules)) { closeSync(f.fd); continue; }
-    return { dir, id: head.id, modules: head.modules, refused: head.refused, fd: f.fd, codeAt: f.bodyAt };
+    return { dir, id: head.id, modules: head.modules, packages: head.packages ?? {}, refused: head.refused, fd: f.fd, codeAt: f.bodyAt };
   }
   return undefined;
 }
@@ -197,11 +202,11 @@ async function packNow() {
     const text = packed.code.slice(m.offset, m.offset + m.length);
     const b = Buffer.from(text, 'utf8');
     // ASCII bodies (most: tsc keeps non-ASCII only in a few strings) decode as latin1, a plain copy.
-    modules[rel] = [m.size, m.mtimeMs, off, b.length, b.length === text.length ? 1 : 0];
+    modules[rel] = [m.size, m.mtimeMs, off, b.length, b.length === text.length ? 1 : 0, m.cjs ?? 0];
     bodies.push(b);
     off += b.length;
   }
-  writeFirst('pack.bin', withHeader({ version: PACK_VERSION, node: process.version, id, modules }, bodies));
+  writeFirst('pack.bin', withHeader({ version: PACK_VERSION, node: process.version, id, modules, packages: packed.manifest.packages ?? {} }, bodies));
 }
 
 const trace = process.env.TSBUILD_FASTLOAD_TRACE === '1' ? [['(loader start)', performance.now()]] : undefined;
@@ -220,6 +225,37 @@ function runPacked(pack, loader = false) {
   const exp = (target, getters) => {
     for (const k in getters) Object.defineProperty(target, k, { enumerable: true, get: getters[k] });
   };
+  // A package's CommonJS file from the pack: Node's CommonJS semantics (module cached before it
+  // runs, so require cycles see partial exports; `this` is module.exports), named by its path.
+  const cjsModules = new Map(); // rel -> module
+  const requireCjs = (rel) => {
+    const had = cjsModules.get(rel);
+    if (had) return had.exports;
+    if (trace) trace.push([rel, performance.now()]);
+    const m = pack.modules[rel];
+    const abs = join(distRoot, rel);
+    let real;
+    const realRequire = () => (real ??= createRequire(abs));
+    const map = m[5] || {};
+    const require = (spec) => (map[spec] !== undefined && pack.modules[map[spec]] ? requireCjs(map[spec]) : realRequire()(spec));
+    require.resolve = (spec, o) => realRequire().resolve(spec, o);
+    Object.defineProperty(require, 'cache', { get: () => realRequire().cache });
+    const module = { id: abs, filename: abs, path: dirname(abs), exports: {}, loaded: false, children: [], paths: [], require };
+    cjsModules.set(rel, module);
+    const fn = compile(rel, m, abs).runInThisContext();
+    fn.call(module.exports, module.exports, require, module, abs, dirname(abs));
+    module.loaded = true;
+    return module.exports;
+  };
+  const compile = (rel, m, filename) => {
+    const body = pread(pack.fd, pack.codeAt + m[2], m[3]);
+    const src = m[4] === 1 ? body.toString('latin1') : body.toString('utf8');
+    const cd = cache.get(rel);
+    const script = new vm.Script(src, { filename, ...(m[5] ? {} : { lineOffset: -1 }), ...(cd ? { cachedData: cd } : {}) });
+    scripts.set(rel, { script, stale: !cd || script.cachedDataRejected === true, cd });
+    if (trace) trace.push([`  compiled ${src.length} chars, cache ${cd ? (script.cachedDataRejected ? 'rejected' : 'used') : 'none'}`, performance.now()]);
+    return script;
+  };
   const load = (rel) => {
     let p = loaded.get(rel);
     if (!p) { p = evaluate(rel); loaded.set(rel, p); }
@@ -232,15 +268,13 @@ function runPacked(pack, loader = false) {
     const ns = Object.create(null);
     Object.defineProperty(ns, Symbol.toStringTag, { value: 'Module' });
     const abs = join(distRoot, rel);
-    const body = pread(pack.fd, pack.codeAt + m[2], m[3]);
-    const src = m[4] === 1 ? body.toString('latin1') : body.toString('utf8');
-    const cd = cache.get(rel);
     const url = pathToFileURL(abs).href;
     // Named by URL, as the ES module loader names them: stack traces read the same.
-    const script = new vm.Script(src, { filename: url, lineOffset: -1, ...(cd ? { cachedData: cd } : {}) });
-    scripts.set(rel, { script, stale: !cd || script.cachedDataRejected === true, cd });
+    const script = compile(rel, m, url);
     const req = (key, kind) => {
       if (kind === 0) return load(key);
+      const cjs = pack.packages[key];
+      if (cjs !== undefined && pack.modules[cjs]) return requireCjs(cjs);
       nodeRequire ??= createRequire(join(distRoot, ENTRY));
       if (trace) { const t = performance.now(); const r = nodeRequire(key); trace.push([`  require ${key} ${(performance.now() - t).toFixed(2)} ms`, t]); return r; }
       return nodeRequire(key);
@@ -279,14 +313,15 @@ function runPacked(pack, loader = false) {
       writeFirst('cache.bin', withHeader({ id: pack.id, v8: process.versions.v8, runs: cache.runs + 1, entries }, bodies), pack.dir);
     } catch { /* best effort */ }
   });
-  return loader ? load : load(ENTRY);
+  return loader ? { load, requireCjs } : load(ENTRY);
 }
 
-/** Test hook (TSBUILD_FASTLOAD_CHECK=1): load every packed module, print its export names. */
+/** Test hook (TSBUILD_FASTLOAD_CHECK=1): load every packed module and package, print its export names. */
 async function checkPack(pack) {
   const out = {};
-  const load = runPacked(pack, true);
+  const { load, requireCjs } = runPacked(pack, true);
   for (const rel of Object.keys(pack.modules)) if (!rel.startsWith('../')) out[rel] = Object.keys(await load(rel)).sort();
+  for (const spec of Object.keys(pack.packages)) out[`package:${spec}`] = Object.keys(requireCjs(pack.packages[spec])).sort();
   process.stdout.write(JSON.stringify(out));
   return { main: async () => 0 };
 }

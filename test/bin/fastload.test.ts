@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { createRequire } from 'node:module';
 
 const repo = resolve(__dirname, '..', '..');
 const bin = join(repo, 'bin', 'tsbuild.js');
@@ -90,7 +91,13 @@ describe('pack of dist/', () => {
     expect(r.status).toBe(0);
     const packed = JSON.parse(r.stdout) as Record<string, string[]>;
     expect(Object.keys(packed).length).toBeGreaterThan(50);
+    // The packages our modules import, packed as CommonJS files: the same exports as require() gives.
+    const pkgs = Object.keys(packed).filter((k) => k.startsWith('package:'));
+    expect(pkgs).toEqual(expect.arrayContaining(['package:lru-cache', 'package:moo', 'package:nearley', 'package:tar-stream']));
+    const req = createRequire(join(dist, 'src', 'cli', 'main.js'));
+    for (const k of pkgs) expect([k, packed[k]]).toEqual([k, Object.keys(req(k.slice('package:'.length)) as object).sort()]);
     for (const [rel, names] of Object.entries(packed)) {
+      if (rel.startsWith('package:')) continue;
       const ns = await import(pathToFileURL(join(dist, rel)).href) as Record<string, unknown>;
       expect([rel, names]).toEqual([rel, Object.keys(ns).sort()]);
     }
