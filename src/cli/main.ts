@@ -72,7 +72,9 @@ export function defaultContext(): CliContext {
   };
   process.once('SIGINT', onSig);
   process.once('SIGTERM', onSig);
-  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, cwd: process.cwd(), signal: ac.signal };
+  // stdin on first use: process.stdin makes a stream for fd 0 (a few ms, and for a pipe or a TTY a
+  // handle), which only the commands that read stdin need.
+  return { stdout: process.stdout, stderr: process.stderr, get stdin() { return process.stdin; }, env: process.env, cwd: process.cwd(), signal: ac.signal };
 }
 
 /** Index of the first word that is not a flag or a global flag's value (`--store DIR`). */
