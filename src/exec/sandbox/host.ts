@@ -9,8 +9,11 @@ import { createRequire } from 'node:module';
 let lib: any;
 let koffiMod: any;
 
+let koffiResolved: string | undefined;
+/** Where koffi is (the Node init loads it); resolved once per process, as it is asked per RUN. */
 export function koffiPath(): string {
-  return createRequire(import.meta.url).resolve('koffi');
+  koffiResolved ??= createRequire(import.meta.url).resolve('koffi');
+  return koffiResolved;
 }
 
 function libc(): any {
