@@ -382,19 +382,10 @@ int main(int argc, char **argv0) {
   if (selfUnshare) {
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (getppid() != (pid_t)atol(argv0[2])) _exit(125); /* tsbuild already gone */
-  }
-  char *text = readspec();
-  jp = text;
-  json *spec = jvalue();
-  S = jstr(spec, "scratch");
-  if (!S) fail("internal", "spec without scratch");
-  json *root = jget(spec, "root");
-  const char *rootKind = jstr(root, "kind");
-  int insecure = jbool(spec, "insecure");
-
-  if (selfUnshare) {
-    int flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | (jbool(spec, "loUp") ? CLONE_NEWNET : 0);
-    CHECK(unshare(flags), "unshare");
+    /* The namespaces come BEFORE the spec: they do not depend on it, except the network one,
+       which PID 1 makes once it has read the spec (below). So a spare init (index.ts), spawned
+       while the previous RUN runs, has its namespaces and PID 1 ready when its spec arrives. */
+    CHECK(unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID), "unshare");
     CHECK(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), "make / private");
     pid_t waiter = getpid();
     pid_t child = fork();
@@ -417,6 +408,16 @@ int main(int argc, char **argv0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     (void)waiter;
   }
+  char *text = readspec();
+  jp = text;
+  json *spec = jvalue();
+  S = jstr(spec, "scratch");
+  if (!S) fail("internal", "spec without scratch");
+  json *root = jget(spec, "root");
+  const char *rootKind = jstr(root, "kind");
+  int insecure = jbool(spec, "insecure");
+  /* network none: its own network namespace (before /sys is mounted: sysfs shows the mounter's). */
+  if (selfUnshare && jbool(spec, "loUp")) CHECK(unshare(CLONE_NEWNET), "unshare network");
 
   /* 1. private scratch tmpfs */
   do_mount("tsbuild", S, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=65536k", "mount scratch tmpfs");
