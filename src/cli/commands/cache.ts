@@ -85,6 +85,12 @@ const ls: Command = {
       if (/\s\s|[^\S ]/.test(s)) s = s.replace(/\s+/g, ' ');
       return !noTrunc && s.length > 50 ? s.slice(0, 49) + '…' : s;
     };
+    // instr(s).length without making the string (the table's width pass).
+    const instrLen = (s: string): number => {
+      const l = /\s\s|[^\S ]/.test(s) ? s.replace(/\s+/g, ' ').length : s.length;
+      return !noTrunc && l > 50 ? 50 : l;
+    };
+    const keyLen = (key: string): number => (!noTrunc && key.length >= 22 && key.startsWith('v1:sha256:') ? 15 : shortKey(key, noTrunc).length);
     // Cells are made on demand (twice: widths, then text) and not kept: see tableRows.
     const cell = (row: number, col: number): string => {
       const r = recs[order[row]!]!;
@@ -98,7 +104,11 @@ const ls: Command = {
         default: return r.source;
       }
     };
-    ctx.stdout.write(tableRows(['KEY', 'SIZE', 'CREATED', 'LAST USED', 'HITS', 'INSTRUCTION', 'SOURCE'], order.length, cell));
+    const width = (row: number, col: number): number => {
+      const r = recs[order[row]!]!;
+      return col === 0 ? keyLen(r.key) : col === 5 ? instrLen(r.instruction) : cell(row, col).length;
+    };
+    ctx.stdout.write(tableRows(['KEY', 'SIZE', 'CREATED', 'LAST USED', 'HITS', 'INSTRUCTION', 'SOURCE'], order.length, cell, width));
     return 0;
   },
 };

@@ -104,13 +104,16 @@ export function tableColumns(header: readonly string[], cols: readonly (readonly
  * the caller keeps no per-cell strings alive: in a process that lists once, before the JIT warms
  * up, garbage collection of long-lived small strings was the largest cost (a young-generation
  * collection copies every live one). Lines are built as short-lived strings and written into one
- * growing buffer. Widths count UTF-16 units, like String#padEnd.
+ * growing buffer. Widths count UTF-16 units, like String#padEnd. `width`, when given, must equal
+ * cell(row, col).length: the first pass then makes no strings.
  */
-export function tableRows(header: readonly string[], rows: number, cell: (row: number, col: number) => string): Buffer {
+export function tableRows(header: readonly string[], rows: number, cell: (row: number, col: number) => string, width?: (row: number, col: number) => number): Buffer {
   const n = header.length;
   const w = header.map((h) => h.length);
+  // The width pass: `width` (when given) says cell(row, col).length without making the string.
+  const len = width ?? ((r: number, i: number) => cell(r, i).length);
   for (let r = 0; r < rows; r++) {
-    for (let i = 0; i < n - 1; i++) { const l = cell(r, i).length; if (l > w[i]!) w[i] = l; }
+    for (let i = 0; i < n - 1; i++) { const l = len(r, i); if (l > w[i]!) w[i] = l; }
   }
   const pads: string[] = [''];
   const pad = (k: number): string => { while (pads.length <= k) pads.push(pads[pads.length - 1]! + ' '); return pads[k]!; };
@@ -385,14 +388,20 @@ export const command: Command = {
       splitName(t.names[at(r)]!, cut);
       return cut;
     };
-    ctx.stdout.write(tableRows(header, count, (r, i) => {
+    const cellOf = (r: number, i: number): string => {
       if (i === 0) { const c = parts(r); return t.names[at(r)]!.slice(c[0], c[1]); }
       if (i === 1) { const c = parts(r); return c[2] < 0 ? '<none>' : t.names[at(r)]!.slice(c[2], c[3]); }
       const img = t.image[at(r)]!;
       if (k && i === 2) return t.digest[img]!;
       const j = i - k;
       return j === 2 ? idCol[img]! : j === 3 ? agoCol[img]! : sizeCol[img]!;
-    }));
+    };
+    const widthOf = (r: number, i: number): number => {
+      if (i === 0) { const c = parts(r); return c[1] - c[0]; }
+      if (i === 1) { const c = parts(r); return c[2] < 0 ? 6 : c[3] - c[2]; }
+      return cellOf(r, i).length; // strings kept per image: nothing made
+    };
+    ctx.stdout.write(tableRows(header, count, cellOf, widthOf));
     return 0;
   },
 };
