@@ -6,13 +6,15 @@
  * fsync the directory. A blob that already exists is success; its mtime is bumped so a gc running
  * at that moment keeps it (see gc.ts). A write is pipelined: the next chunk is hashed while the
  * previous one is being written, so a put costs about max(hash, write), not their sum.
+ * openSink: the same, driven piece by piece by a producer that reuses its buffers (BlobSink says
+ * when a buffer is free again); put itself writes through one. One fsync per blob (+ its dir).
  *
  * Reads verify: read()/readJSON() hash the whole blob; open() hashes as it streams and fails at the
  * end (before 'end') on a mismatch. A mismatch is TSB5005 naming the blob and its path.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, readFile, rename, stat, unlink, utimes } from 'node:fs/promises';
+import { open, readFile, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { LRUCache } from 'lru-cache';
@@ -105,8 +107,9 @@ export class FsBlobStore implements BlobStore {
       const p = this.path(digest);
       const st = await stat(p).catch(() => undefined);
       if (st && st.size === src.length && (await this.touch(p))) return { digest, size: src.length };
-      await this.writeTemp(async (write) => { await write(src); }, digest);
-      return { digest, size: src.length };
+      const sink = await this.openFsSink(opts, digest);
+      try { await sink.write(src); } catch (e) { await sink.abort(); throw sink.wrap(e); }
+      return sink.end();
     }
     // Streamed: hash while writing; the digest is known only at the end.
     if (opts.expectDigest !== undefined && opts.expectSize !== undefined) {
@@ -118,24 +121,38 @@ export class FsBlobStore implements BlobStore {
         return { digest: opts.expectDigest, size: opts.expectSize };
       }
     }
-    const hash = createHash('sha256');
-    let size = 0;
-    let digest = '';
-    await this.writeTemp(async (write) => {
-      for await (const chunk of src) {
-        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        hash.update(buf);
-        size += buf.length;
-        await write(buf);
-      }
-      digest = `sha256:${hash.digest('hex')}`;
-      this.check(digest, size, opts);
-      return digest;
-    });
-    return { digest, size };
+    const sink = await this.openFsSink(opts);
+    try {
+      // Chunks of a stream are never reused by it, so hashing the next one overlaps writing this one.
+      for await (const chunk of src) await sink.write(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    } catch (e) {
+      await sink.abort();
+      throw sink.wrap(e);
+    }
+    return sink.end();
   }
 
-  private check(digest: Digest, size: number, opts: PutOptions): void {
+  /**
+   * A blob written piece by piece (BlobSink), for producers that fill buffers of their own (the
+   * layer writer): no stream in between, buffers reused. Same guarantees as put: temp file, sha256
+   * while writing, fsync, rename, fsync the directory; the digest is known at end().
+   */
+  openSink(opts: PutOptions = {}): Promise<BlobSink> {
+    return this.openFsSink(opts);
+  }
+
+  /** `knownDigest`: the caller hashed the bytes already (put of a buffer): not hashed again. */
+  private async openFsSink(opts: PutOptions, knownDigest?: Digest): Promise<FsBlobSink> {
+    if (opts.expectDigest !== undefined) hexOf(opts.expectDigest);
+    await this.beforeWrite();
+    const tmp = tempName(this.tmpDir, 'blob');
+    let fh;
+    try { fh = await open(tmp, 'wx', 0o644); } catch (e) { throw ioError(e, 'writing a blob', tmp); }
+    return new FsBlobSink(this, fh, tmp, opts, knownDigest);
+  }
+
+  /** @internal (FsBlobSink) */
+  check(digest: Digest, size: number, opts: PutOptions): void {
     if (opts.expectDigest !== undefined && opts.expectDigest !== digest) {
       throw new TsbError(E.MISMATCH, `content does not match its digest: expected ${opts.expectDigest}, got ${digest}`, {
         hint: 'the source (archive, registry or file) sent different bytes than it described; fetch it again.',
@@ -148,43 +165,10 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
-  /**
-   * Open a temp file, let `fill` write to it (writes are pipelined: `write` resolves once the
-   * previous write finished, so hashing overlaps I/O), fsync, rename to the digest `fill` returns.
-   */
-  private async writeTemp(fill: (write: (b: Uint8Array) => Promise<void>) => Promise<string | void>, knownDigest?: string): Promise<void> {
-    const tmp = tempName(this.tmpDir, 'blob');
-    let fh;
-    try {
-      fh = await open(tmp, 'wx', 0o644);
-      const h = fh;
-      let pending: Promise<unknown> = Promise.resolve();
-      let failed: unknown;
-      const write = async (b: Uint8Array): Promise<void> => {
-        await pending;
-        if (failed) throw failed;
-        pending = (async () => {
-          let off = 0;
-          while (off < b.length) {
-            const { bytesWritten } = await h.write(b, off, b.length - off);
-            off += bytesWritten;
-          }
-        })().catch((e: unknown) => { failed = e; });
-      };
-      const d = (await fill(write)) ?? knownDigest;
-      await pending;
-      if (failed) throw failed;
-      await fh.sync();
-      await fh.close();
-      fh = undefined;
-      const dest = this.path(d!);
-      await rename(tmp, dest);
-      await fsyncDir(this.dir);
-    } catch (e) {
-      await fh?.close().catch(() => undefined);
-      await unlink(tmp).catch(() => undefined);
-      throw ioError(e, 'writing a blob', tmp);
-    }
+  /** @internal (FsBlobSink) Publishes a synced temp file under its digest. */
+  async publish(tmp: string, digest: Digest): Promise<void> {
+    await rename(tmp, this.path(digest));
+    await fsyncDir(this.dir);
   }
 
   async read(digest: Digest): Promise<Buffer> {
@@ -246,5 +230,97 @@ export class FsBlobStore implements BlobStore {
 
   forget(digest: Digest): void {
     this.json.delete(digest);
+  }
+}
+
+/**
+ * One blob being written (FsBlobStore.openSink).
+ *
+ * Buffer ownership (why: the layer writer refills a few fixed buffers instead of allocating one
+ * per read, which on this kind of machine costs more than hashing the bytes): write(b) hashes b at
+ * once, waits for the PREVIOUS write to finish, starts writing b and resolves. So when write(b)
+ * resolves, every buffer given before b is free again; b itself stays in use until the next
+ * write() or drain() resolves. At most one write is in flight.
+ *
+ * end(): waits for the last write, fsyncs, renames to blobs/sha256/<digest> (an existing blob is
+ * success), fsyncs the directory. abort(): closes and removes the temp file. Any failure aborts.
+ */
+export interface BlobSink {
+  write(b: Uint8Array): Promise<void>;
+  /** Resolves when nothing is in flight (every buffer given so far is free). */
+  drain(): Promise<void>;
+  /** Bytes given so far. */
+  readonly size: number;
+  end(): Promise<{ digest: Digest; size: number }>;
+  abort(): Promise<void>;
+}
+
+class FsBlobSink implements BlobSink {
+  /** Absent when the caller already hashed the bytes (put of a buffer). */
+  private readonly hash: Hash | undefined;
+  size = 0;
+  private pending: Promise<void> = Promise.resolve();
+  private failed: unknown;
+  private done = false;
+
+  constructor(
+    private readonly store: FsBlobStore, private fh: FileHandle | undefined, private readonly tmp: string,
+    private readonly opts: PutOptions, private readonly knownDigest?: Digest,
+  ) {
+    this.hash = knownDigest === undefined ? createHash('sha256') : undefined;
+  }
+
+  async write(b: Uint8Array): Promise<void> {
+    if (this.done) throw new Error('internal: write after end/abort of a blob sink');
+    if (b.length === 0) return;
+    this.hash?.update(b);
+    this.size += b.length;
+    await this.pending;
+    if (this.failed !== undefined) throw this.wrap(this.failed);
+    const fh = this.fh!;
+    this.pending = (async () => {
+      let off = 0;
+      while (off < b.length) {
+        const { bytesWritten } = await fh.write(b, off, b.length - off);
+        off += bytesWritten;
+      }
+    })().catch((e: unknown) => { this.failed = e; });
+  }
+
+  async drain(): Promise<void> {
+    await this.pending;
+    if (this.failed !== undefined) throw this.wrap(this.failed);
+  }
+
+  /** An error as put reports it: a TsbError as is, anything else as an I/O error on the temp file. */
+  wrap(e: unknown): TsbError {
+    return e instanceof TsbError ? e : ioError(e, 'writing a blob', this.tmp);
+  }
+
+  async end(): Promise<{ digest: Digest; size: number }> {
+    try {
+      await this.drain();
+      const digest = this.knownDigest ?? `sha256:${this.hash!.digest('hex')}`;
+      this.done = true;
+      this.store.check(digest, this.size, this.opts);
+      await this.fh!.sync();
+      const fh = this.fh!;
+      this.fh = undefined;
+      await fh.close();
+      await this.store.publish(this.tmp, digest);
+      return { digest, size: this.size };
+    } catch (e) {
+      await this.abort();
+      throw this.wrap(e);
+    }
+  }
+
+  async abort(): Promise<void> {
+    this.done = true;
+    await this.pending.catch(() => undefined);
+    const fh = this.fh;
+    this.fh = undefined;
+    await fh?.close().catch(() => undefined);
+    await unlink(this.tmp).catch(() => undefined);
   }
 }

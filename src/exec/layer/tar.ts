@@ -149,6 +149,60 @@ export function encodeHeader(h: TarHeader): Buffer {
   return Buffer.concat([ph, data, Buffer.alloc(pad(data.length)), main]);
 }
 
+/** Whether s is 1..limit characters of plain ASCII without NUL (its bytes are its characters). */
+function plainAscii(s: string, limit: number): boolean {
+  if (s.length > limit) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0 || c > 0x7f) return false;
+  }
+  return true;
+}
+
+/** `len - 1` octal digits (zero-padded) and a NUL, as octal() writes them; v must fit. */
+function octalInto(buf: Buffer, off: number, len: number, v: number): void {
+  for (let i = off + len - 2; i >= off; i--) {
+    buf[i] = 0x30 + (v % 8);
+    v = Math.floor(v / 8);
+  }
+  buf[off + len - 1] = 0;
+}
+
+const MAX7 = 0o7777777, MAX11 = 0o77777777777;
+
+/**
+ * The common header fast: when an entry needs no PAX record (ASCII name and link target of at
+ * most 100 bytes, no xattrs, numbers that fit their fields), writes exactly the block
+ * encodeHeader(h) would return into buf[off, off+512) and returns true; else writes nothing and
+ * returns false (call encodeHeader). Saves a Buffer and a name encoding per entry.
+ */
+export function encodeHeaderInto(h: TarHeader, buf: Buffer, off: number): boolean {
+  if (!plainAscii(h.name, 100) || !plainAscii(h.linkname, 100)) return false;
+  for (const _ in h.xattrs) return false;
+  const mtime = Math.trunc(h.mtime);
+  if (h.uid < 0 || h.uid > MAX7 || h.gid < 0 || h.gid > MAX7 || h.size < 0 || h.size > MAX11 || h.mtime < 0 || mtime > MAX11) return false;
+  if (h.devmajor < 0 || h.devmajor > MAX7 || h.devminor < 0 || h.devminor > MAX7) return false;
+  if (!Number.isInteger(h.uid) || !Number.isInteger(h.gid) || !Number.isInteger(h.size) || !Number.isInteger(h.devmajor) || !Number.isInteger(h.devminor)) return false;
+  buf.fill(0, off, off + BLOCK);
+  buf.write(h.name, off, 'latin1');
+  octalInto(buf, off + 100, 8, h.mode & 0o7777);
+  octalInto(buf, off + 108, 8, h.uid);
+  octalInto(buf, off + 116, 8, h.gid);
+  octalInto(buf, off + 124, 12, h.size);
+  octalInto(buf, off + 136, 12, mtime);
+  buf[off + 156] = TYPEFLAG[h.type].charCodeAt(0);
+  if (h.linkname) buf.write(h.linkname, off + 157, 'latin1');
+  buf.write('ustar\x0000', off + 257, 'latin1');
+  octalInto(buf, off + 329, 8, h.devmajor);
+  octalInto(buf, off + 337, 8, h.devminor);
+  buf.fill(0x20, off + 148, off + 156);
+  let sum = 0;
+  for (let i = off; i < off + BLOCK; i++) sum += buf[i]!;
+  octalInto(buf, off + 148, 7, sum);
+  buf[off + 155] = 0x20;
+  return true;
+}
+
 export function padding(size: number): Buffer {
   return Buffer.alloc(pad(size));
 }

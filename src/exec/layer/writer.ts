@@ -17,27 +17,50 @@
  *   link targets via PAX path/linkpath. Whiteout and opaque entries are empty regular files with
  *   mode 0, uid/gid 0, mtime 0 (content-free markers must not make a layer's digest depend on
  *   when the deletion happened).
- * - Memory: file contents are streamed from their source while the tar is read; only metadata is
- *   held. A `path` file whose size changes while being read throws TSB4416.
+ * - Memory: file contents are read from their source while the tar is made; only metadata is
+ *   held, plus three 256 KiB buffers the tar is assembled in (see Stager). A `path` file whose size
+ *   changes while being read throws TSB4416.
+ * - commit() into the file store goes through a BlobSink: headers are encoded and files read
+ *   straight into those reused buffers, which are hashed and written as they fill (no stream, no
+ *   buffer per read: fresh 1 MiB buffers cost more than hashing the bytes on this kind of machine,
+ *   page faults and GC). A large file's next read is in flight while the current chunk is hashed.
+ *   stream() gives the same bytes (copied out, for tests and other consumers).
+ * - Taps (LayerWriterOptions.tap): a caller may see each file's bytes as they are read, e.g. to
+ *   hash a build-context file for its cache key in the same pass (one read per file).
  * - diff_id = sha256 of exactly these bytes = the digest `store.blobs.put` returns for them.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, read, readSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import type { BlobStore, Digest } from '../../../store/types.js';
+import type { BlobSink } from '../../../store/blobs.js';
+import type { BlobStore, Digest, PutOptions } from '../../../store/types.js';
 import {
-  type LayerEntry, OPAQUE_MARKER, WHITEOUT_PREFIX, baseOf, checkEntry, compareLayerPaths, keepXattr, parentOf,
+  type FileSource, type LayerEntry, OPAQUE_MARKER, WHITEOUT_PREFIX, baseOf, checkEntry, compareLayerPaths, keepXattr, parentOf,
 } from './entry.js';
 import { LayerCodes, fsError, layerError } from './errors.js';
 import { noteExactMtimes } from './mtimes.js';
 import { fsPath } from './names.js';
-import { END_OF_ARCHIVE, type TarHeader, type TarType, encodeHeader, padding } from './tar.js';
+import { type TarHeader, type TarType, encodeHeader, encodeHeaderInto } from './tar.js';
 
 const NS = 1_000_000_000n;
 
 export interface LayerWriterOptions {
   /** SOURCE_DATE_EPOCH (seconds): every mtime later than this is written as this. */
   sourceDateEpoch?: number | undefined;
+  /**
+   * Called once per regular file whose content the layer carries (hardlinks to it excluded), just
+   * before its bytes are read: a FileTap returned here sees exactly those bytes, in order, as the
+   * writer reads them (e.g. to hash a build-context file for its cache key in the same pass, so it
+   * is read once). `end()` only after the whole content was read and found unchanged; `fail()`
+   * on any error. The tap must not keep or change the chunks (they are the writer's buffers).
+   */
+  tap?: ((source: FileSource, tarName: string) => FileTap | undefined) | undefined;
+}
+
+/** An observer of one file's bytes (LayerWriterOptions.tap). */
+export interface FileTap {
+  update(chunk: Buffer): void;
+  end(): void;
+  fail(err: unknown): void;
 }
 
 export interface LayerResult {
@@ -65,35 +88,17 @@ export function tarNameOf(e: LayerEntry): string {
   return e.path;
 }
 
-/**
- * Merges the many tiny pieces (512-byte headers, small files, padding) into ~256 KiB chunks so
- * the consumer (hash + write in the store) does few large writes; big file chunks pass through.
- */
-async function* coalesce(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  const LIMIT = 256 << 10;
-  let pending: Buffer[] = [];
-  let size = 0;
-  for await (const b of src) {
-    if (b.length >= LIMIT) {
-      if (size) { yield Buffer.concat(pending, size); pending = []; size = 0; }
-      yield b;
-      continue;
-    }
-    pending.push(b);
-    size += b.length;
-    if (size >= LIMIT) { yield Buffer.concat(pending, size); pending = []; size = 0; }
-  }
-  if (size) yield Buffer.concat(pending, size);
-}
-
 export class LayerWriter {
   private readonly byName = new Map<string, LayerEntry>();
   private readonly epoch: number | undefined;
   /** Exact mtimes seen while streaming (layer path → ns), for the snapshot (mtimes.ts). */
   private readonly exact = new Map<string, bigint>();
 
+  private readonly tap: LayerWriterOptions['tap'];
+
   constructor(opts: LayerWriterOptions = {}) {
     this.epoch = opts.sourceDateEpoch;
+    this.tap = opts.tap;
   }
 
   /** Adds one entry (validated now: TSB4412). Whiteouts/opaques: `path` is the deleted path / the opaque dir. */
@@ -122,7 +127,7 @@ export class LayerWriter {
           'This is a tsbuild bug: a layer cannot hold a path below a non-directory.');
       }
     }
-    const names = [...this.byName.keys()].sort(compareLayerPaths);
+    const names = sortLayerPaths([...this.byName.keys()]);
     const order = new Map(names.map((n, i) => [n, i]));
     const planned: Planned[] = names.map((n) => {
       const e = this.byName.get(n)!;
@@ -170,19 +175,56 @@ export class LayerWriter {
     return planned;
   }
 
-  /** The tar bytes, streamed. Each call produces a fresh, identical stream. */
+  /**
+   * The tar bytes, streamed. Each call produces a fresh, identical stream. (The same emitter as
+   * commit(); the chunks are copies, since the emitter reuses its buffers.)
+   */
   stream(): Readable {
-    return Readable.from(coalesce(this.generate()), { objectMode: false, highWaterMark: 1 << 20 });
+    let wake: (() => void) | undefined;
+    let started = false, closed = false;
+    const target: ChunkTarget = {
+      write: async (b) => {
+        if (closed) throw new Error('layer stream closed');
+        if (!out.push(Buffer.from(b))) await new Promise<void>((r) => { wake = r; });
+        if (closed) throw new Error('layer stream closed');
+      },
+    };
+    const out: Readable = new Readable({
+      highWaterMark: 1 << 20,
+      read: () => {
+        // Nothing is opened before the first read; a consumer that stops reading holds the
+        // emitter at its next write, and destroying the stream unwinds it (files get closed).
+        if (!started) {
+          started = true;
+          this.emit(target).then(() => out.push(null), (e: unknown) => { if (!closed) out.destroy(e as Error); });
+        }
+        const w = wake; wake = undefined; w?.();
+      },
+      destroy: (err, cb) => { closed = true; const w = wake; wake = undefined; w?.(); cb(err); },
+    });
+    return out;
   }
 
-  /** Streams the tar into the store; the blob digest is the diff_id. */
-  async commit(blobs: Pick<BlobStore, 'put'>): Promise<LayerResult> {
-    const { digest, size } = await blobs.put(this.stream());
-    noteExactMtimes(digest, this.exact);
-    return { diffId: digest, size };
+  /**
+   * Writes the tar into the store; the blob digest is the diff_id. With the file store's sink the
+   * tar is assembled in a few reused buffers and hashed and written as it is made (no stream).
+   */
+  async commit(blobs: Pick<BlobStore, 'put'> & { openSink?: (opts?: PutOptions) => Promise<BlobSink> }): Promise<LayerResult> {
+    let res: { digest: Digest; size: number };
+    if (typeof blobs.openSink === 'function') {
+      const sink = await blobs.openSink();
+      try { await this.emit(sink); } catch (e) { await sink.abort(); throw e; }
+      res = await sink.end();
+    } else {
+      res = await blobs.put(this.stream());
+    }
+    noteExactMtimes(res.digest, this.exact);
+    return { diffId: res.digest, size: res.size };
   }
 
-  private async *generate(): AsyncGenerator<Buffer> {
+  /** The tar, in order, through a Stager into `target`. */
+  private async emit(target: ChunkTarget): Promise<void> {
+    const out = new Stager(target);
     for (const p of this.plan()) {
       const e = p.entry;
       const marker = e.type === 'whiteout' || e.type === 'opaque';
@@ -206,36 +248,45 @@ export class LayerWriter {
         xattrs,
       };
       if (p.type !== 'file' || marker || !e.source) {
-        yield encodeHeader(header);
+        await out.header(header);
         continue;
       }
       const src = e.source;
-      if ('buffer' in src) {
-        header.size = src.buffer.length;
-        yield encodeHeader(header);
-        if (src.buffer.length) yield src.buffer;
-        yield padding(src.buffer.length);
-      } else if ('path' in src) {
-        yield* this.fromPath(header, src.path, e.size, e.mtimeNs === undefined ? { path: p.tarName, sec: Math.trunc(e.mtime ?? 0) } : undefined);
-      } else {
-        const size = e.size!;
-        header.size = size;
-        yield encodeHeader(header);
-        let n = 0;
-        for await (const chunk of src.stream()) {
-          const c = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
-          n += c.length;
-          if (n > size) break;
-          yield c;
+      const tap = this.tap?.(src, p.tarName);
+      try {
+        if ('buffer' in src) {
+          header.size = src.buffer.length;
+          await out.header(header);
+          await out.bytes(src.buffer, true);
+          tap?.update(src.buffer);
+          await out.pad(src.buffer.length);
+        } else if ('path' in src) {
+          await this.fromPath(out, header, src.path, e.size, e.mtimeNs === undefined ? { path: p.tarName, sec: Math.trunc(e.mtime ?? 0) } : undefined, tap);
+        } else {
+          const size = e.size!;
+          header.size = size;
+          await out.header(header);
+          let n = 0;
+          for await (const chunk of src.stream()) {
+            const c = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+            n += c.length;
+            if (n > size) break;
+            tap?.update(c);
+            await out.bytes(c, true);
+          }
+          if (n !== size) {
+            throw layerError(LayerCodes.FILE_CHANGED, `${e.path}: stream gave ${n > size ? 'more' : n} bytes, expected ${size}`,
+              'The file changed while the layer was written; retry the build.');
+          }
+          await out.pad(size);
         }
-        if (n !== size) {
-          throw layerError(LayerCodes.FILE_CHANGED, `${e.path}: stream gave ${n > size ? 'more' : n} bytes, expected ${size}`,
-            'The file changed while the layer was written; retry the build.');
-        }
-        yield padding(size);
+      } catch (err) {
+        tap?.fail(err);
+        throw err;
       }
+      tap?.end();
     }
-    yield END_OF_ARCHIVE;
+    await out.end();
   }
 
   /** `exact`: note the file's own ns mtime for `exact.path` when its whole seconds are `exact.sec`. */
@@ -243,71 +294,196 @@ export class LayerWriter {
     if (exact && mtimeNs % NS !== 0n && mtimeNs / NS === BigInt(exact.sec)) this.exact.set(exact.path, mtimeNs);
   }
 
-  private async *fromPath(header: TarHeader, path: string, declared: number | undefined, exact?: { path: string; sec: number }): AsyncGenerator<Buffer> {
-    // Small files (most of a typical layer) are read synchronously: four quick syscalls beat four
-    // threadpool round trips per file by ~5x. Large files stream in 1 MiB reads below.
-    const SMALL = 256 << 10;
+  /**
+   * A file from the host: its bytes are read straight into the stager's buffers. Small files (most
+   * of a typical layer) synchronously: a few quick syscalls beat threadpool round trips per file
+   * by ~5x. Large files in reads up to the stager's chunk size, the next one in flight while the
+   * current one is hashed.
+   */
+  private async fromPath(out: Stager, header: TarHeader, path: string, declared: number | undefined, exact: { path: string; sec: number } | undefined, tap: FileTap | undefined): Promise<void> {
+    const changed = (why: string) => layerError(LayerCodes.FILE_CHANGED, `${path}: ${why}`, 'The file changed while the layer was written; retry the build.');
+    const rethrow = (e: unknown) => (e instanceof Error && 'code' in e && String((e as { code: unknown }).code).startsWith('TSB') ? e : fsError('read', path, e));
     let fd: number;
     try { fd = openSync(fsPath(path), 'r'); } catch (e) { throw fsError('open', path, e); }
-    let small: Buffer | undefined;
+    let size: number;
+    let small = false;
     try {
       const st = fstatSync(fd, { bigint: true });
       this.noteFileMtime(exact, st.mtimeNs);
-      const size = declared ?? Number(st.size);
-      if (Number(st.size) !== size) {
-        throw layerError(LayerCodes.FILE_CHANGED, `${path}: size is ${st.size}, expected ${size}`, 'The file changed while the layer was written; retry the build.');
-      }
-      if (size <= SMALL) {
-        small = Buffer.allocUnsafe(size);
+      size = declared ?? Number(st.size);
+      if (Number(st.size) !== size) throw changed(`size is ${st.size}, expected ${size}`);
+      header.size = size;
+      await out.header(header);
+      if (size <= SMALL_READ) {
+        const [buf, off] = await out.room(size);
         let pos = 0;
         while (pos < size) {
-          const n = readSync(fd, small, pos, size - pos, pos);
-          if (n === 0) throw layerError(LayerCodes.FILE_CHANGED, `${path}: file shrank while being read`, 'The file changed while the layer was written; retry the build.');
+          const n = readSync(fd, buf, off + pos, size - pos, pos);
+          if (n === 0) throw changed('file shrank while being read');
           pos += n;
         }
-        if (fstatSync(fd).size !== size) throw layerError(LayerCodes.FILE_CHANGED, `${path}: file grew while being read`, 'The file changed while the layer was written; retry the build.');
+        if (fstatSync(fd).size !== size) throw changed('file grew while being read');
+        tap?.update(buf.subarray(off, off + size));
+        out.commit(size);
+        small = true;
       }
     } catch (e) {
-      throw e instanceof Error && 'code' in e && String((e as { code: unknown }).code).startsWith('TSB') ? e : fsError('read', path, e);
+      closeSync(fd);
+      throw rethrow(e);
+    }
+    if (small) {
+      closeSync(fd);
+      await out.pad(size);
+      return;
+    }
+    // Large: async reads, one ahead. A read fills up to the end of the stager's current buffer;
+    // the next is started (into the next buffer, which the sink contract keeps free) before the
+    // current one is hashed.
+    let inflight: Promise<number> | undefined;
+    try {
+      let pos = 0;
+      let [buf, off] = await out.room(1);
+      let want = Math.min(buf.length - off, size);
+      inflight = readAt(fd, buf, off, want, 0);
+      while (pos < size) {
+        const n = await inflight!;
+        inflight = undefined;
+        if (n === 0) throw changed('file shrank while being read');
+        const region = buf.subarray(off, off + n);
+        pos += n;
+        const full = off + n === buf.length;
+        let next: [Buffer, number] | undefined;
+        if (pos < size && n === want && full) {
+          next = out.peekNext();
+          inflight = readAt(fd, next[0], 0, Math.min(next[0].length, size - pos), pos);
+        }
+        tap?.update(region);
+        out.commit(n);
+        if (pos >= size) break;
+        if (next) {
+          await out.advance();
+          [buf, off] = [next[0], 0];
+          want = Math.min(buf.length, size - pos);
+        } else {
+          [buf, off] = await out.room(1);
+          want = Math.min(buf.length - off, size - pos);
+          inflight = readAt(fd, buf, off, want, pos);
+        }
+      }
+      if (fstatSync(fd).size !== size) throw changed('file grew while being read');
+    } catch (e) {
+      // A read still in flight must not outlive the descriptor (its number could be reused).
+      if (inflight) await inflight.catch(() => 0);
+      throw rethrow(e);
     } finally {
       closeSync(fd);
     }
-    if (small) {
-      header.size = small.length;
-      yield encodeHeader(header);
-      if (small.length) yield small;
-      yield padding(small.length);
+    await out.pad(size);
+  }
+}
+
+/**
+ * names sorted by compareLayerPaths, without its two name encodings per comparison when it can:
+ * for names of characters below U+D800 only, UTF-16 order is UTF-8 byte order, and '/' → NUL (no
+ * name holds a NUL) makes a plain string comparison the component-wise one.
+ */
+function sortLayerPaths(names: string[]): string[] {
+  const keys = new Map<string, string>();
+  for (const n of names) {
+    for (let i = 0; i < n.length; i++) if (n.charCodeAt(i) >= 0xd800) return names.sort(compareLayerPaths);
+    keys.set(n, n.replaceAll('/', '\0'));
+  }
+  return names.sort((a, b) => { const x = keys.get(a)!, y = keys.get(b)!; return x < y ? -1 : x > y ? 1 : 0; });
+}
+
+/** Files up to this size are read with one synchronous read (they fit a stager buffer). */
+const SMALL_READ = 256 << 10;
+/** Stager buffer size: the unit of hashing and of writes to the store. */
+const CHUNK = 256 << 10;
+
+function readAt(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
+  return new Promise((res, rej) => read(fd, buf, off, len, pos, (err, n) => (err ? rej(err) : res(n))));
+}
+
+/** Where the stager's chunks go: a BlobSink (buffer ownership as BlobSink documents). */
+interface ChunkTarget {
+  write(b: Uint8Array): Promise<void>;
+}
+
+/**
+ * Assembles the tar in three CHUNK-sized buffers used in turn. Each full buffer goes to the target;
+ * by the BlobSink contract, once target.write(X) resolves only X is still in use, so the buffer
+ * after the current one is always free (that is where a large file's next read goes early).
+ * Buffers the caller hands over whole (`bytes(b, true)`) are written as they are when large.
+ */
+class Stager {
+  private readonly bufs = [Buffer.allocUnsafeSlow(CHUNK), Buffer.allocUnsafeSlow(CHUNK), Buffer.allocUnsafeSlow(CHUNK)];
+  private i = 0;
+  private buf = this.bufs[0]!;
+  private off = 0;
+
+  constructor(private readonly target: ChunkTarget) {}
+
+  /** Sends the current buffer (if it holds anything) and moves to the next one. */
+  async advance(): Promise<void> {
+    if (this.off === 0) return;
+    await this.target.write(this.buf.subarray(0, this.off));
+    this.i = (this.i + 1) % this.bufs.length;
+    this.buf = this.bufs[this.i]!;
+    this.off = 0;
+  }
+
+  /** The buffer that advance() will move to (free: see the class comment), and its start. */
+  peekNext(): [Buffer, number] {
+    return [this.bufs[(this.i + 1) % this.bufs.length]!, 0];
+  }
+
+  /** A place for n contiguous bytes (n ≤ CHUNK; n = 1: any room at all): [buffer, offset]. Fill it, then commit(count). */
+  async room(n: number): Promise<[Buffer, number]> {
+    if (this.off + n > this.buf.length) await this.advance();
+    return [this.buf, this.off];
+  }
+
+  commit(n: number): void {
+    this.off += n;
+  }
+
+  async header(h: TarHeader): Promise<void> {
+    const [buf, off] = await this.room(512);
+    if (encodeHeaderInto(h, buf, off)) { this.off += 512; return; }
+    await this.bytes(encodeHeader(h), false);
+  }
+
+  /** Appends b (copied; a large b that the caller never changes is written as it is). */
+  async bytes(b: Buffer, stable: boolean): Promise<void> {
+    if (stable && b.length >= CHUNK / 2) {
+      await this.advance();
+      await this.target.write(b);
       return;
     }
-    let fh;
-    try { fh = await open(fsPath(path), 'r'); } catch (e) { throw fsError('open', path, e); }
-    try {
-      const st = await fh.stat();
-      const size = declared ?? st.size;
-      if (st.size !== size) {
-        throw layerError(LayerCodes.FILE_CHANGED, `${path}: size is ${st.size}, expected ${size}`, 'The file changed while the layer was written; retry the build.');
-      }
-      header.size = size;
-      yield encodeHeader(header);
-      let pos = 0;
-      const CH = 1 << 20;
-      while (pos < size) {
-        const want = Math.min(CH, size - pos);
-        const buf = Buffer.allocUnsafe(want);
-        const { bytesRead } = await fh.read(buf, 0, want, pos);
-        if (bytesRead === 0) {
-          throw layerError(LayerCodes.FILE_CHANGED, `${path}: file shrank while being read`, 'The file changed while the layer was written; retry the build.');
-        }
-        pos += bytesRead;
-        yield bytesRead === want ? buf : buf.subarray(0, bytesRead);
-      }
-      const after = await fh.stat();
-      if (after.size !== size) {
-        throw layerError(LayerCodes.FILE_CHANGED, `${path}: file grew while being read`, 'The file changed while the layer was written; retry the build.');
-      }
-      yield padding(size);
-    } finally {
-      await fh.close();
+    let at = 0;
+    while (at < b.length) {
+      const [buf, off] = await this.room(1);
+      const n = Math.min(b.length - at, buf.length - off);
+      b.copy(buf, off, at, at + n);
+      this.off += n;
+      at += n;
     }
+  }
+
+  /** Zero padding after `size` data bytes. */
+  async pad(size: number): Promise<void> {
+    const n = (512 - (size % 512)) % 512;
+    if (n === 0) return;
+    const [buf, off] = await this.room(n);
+    buf.fill(0, off, off + n);
+    this.off += n;
+  }
+
+  async end(): Promise<void> {
+    const [buf, off] = await this.room(1024);
+    buf.fill(0, off, off + 1024);
+    this.off += 1024;
+    await this.advance();
   }
 }
