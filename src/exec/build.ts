@@ -1103,10 +1103,23 @@ export class BuildExecutor {
         if (e?.type === 'file' && e.size >= SPECULATE_FILE && !cfs.ctx.isStatCached(p)) uncached += e.size;
       }
       if (uncached >= SPECULATE_TOTAL && !this.opts.dryRun) speculative = true;
-      if (speculative) { precomputed = execute(); precomputed.catch(() => undefined); }
-      const keysP = mapLimit(sel.sourcePaths, 16, async (p) => [p, await cfs.keyOf((await cfs.lstat(p))!)] as const);
-      // A failed speculative write must fail the step, not leave digests waiting forever.
-      const keys = precomputed ? await Promise.race([keysP, precomputed.then(() => keysP)]) : await keysP;
+      const keyOf = async (p: string) => [p, await cfs.keyOf((await cfs.lstat(p))!)] as const;
+      let keys: (readonly [string, string])[];
+      if (speculative) {
+        // The layer hashes the large unhashed files as it streams them (hashingStream), so their
+        // keys are taken after it: asked for earlier, digest() read each a second time (it did:
+        // 2 reads per file). The others first: a small file read for its key is kept for the
+        // layer (takeBytes).
+        const late = (p: string) => { const e = cfs.ctx.get(p); return e?.type === 'file' && e.size >= SPECULATE_FILE && !cfs.ctx.isStatCached(p); };
+        const early = await mapLimit(sel.sourcePaths.filter((p) => !late(p)), 16, keyOf);
+        const rest = sel.sourcePaths.filter(late);
+        precomputed = execute();
+        // A failed speculative write fails the step here.
+        await precomputed;
+        keys = [...early, ...await mapLimit(rest, 16, keyOf)];
+      } else {
+        keys = await mapLimit(sel.sourcePaths, 16, keyOf);
+      }
       for (const [p, k] of keys) inputs[`file:${p === '' ? '.' : p}`] = k;
     }
     if (precomputed) {
