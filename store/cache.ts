@@ -23,13 +23,17 @@
  * Memory is bounded: the in-memory index holds per key only the record's offset and its hit
  * counters; parsed records sit in an LRU (list() parses on demand and does not keep them).
  *
- * Listing snapshot (`listing.v1` beside the log; what `cache ls` reads): the listing fields of
+ * Listing snapshot (`listing.v2` beside the log; what `cache ls` reads): the listing fields of
  * every live record as of log offset O, newest use first, so `cache ls` reads ~150 bytes a record
  * instead of the whole log (whose lines carry the full record JSON, and dead lines until
- * compaction), then applies only the log's lines after O. Format, version 1:
- *   tsbuild-cache-listing\t1\t<log inode>\t<O>\t<hex of log bytes [0,64)>\t<hex of [O-64,O)>\t<count>\n
- *   then one line, a JSON array with per record [key, lastUsed, hits, created, size, source, instruction]
- *   (one JSON.parse: native, so cheap in a cold process, unlike a JS loop over 10,000 lines)
+ * compaction), then applies only the log's lines after O. Format, version 2:
+ *   tsbuild-cache-listing\t2\t<log inode>\t<O>\t<hex of log bytes [0,64)>\t<hex of [O-64,O)>\t<count>\n
+ *   then one line of JSON, in columns (CacheColumns): {"key":[…],"lastUsed":[…],"hits":[…],
+ *   "created":[…],"size":[…],"source":[…],"instruction":[…]}, dates as milliseconds since the epoch
+ *   when the record's text is what Date#toISOString gives for them (always, for records tsbuild
+ *   writes), else as that text. One native JSON.parse and no object per record: in a cold
+ *   process, allocating (and then collecting) 20,000 small arrays and objects cost more than the
+ *   parse. (Version 1, one array per record, is no longer read; a leftover listing.v1 is ignored.)
  * It is a cache, never the truth: it is used only while the log is the same file (inode, and the
  * fingerprint bytes, since a compaction can reuse a freed inode) and at least O long; anything
  * else (missing, torn, foreign, stale) falls back to the full log scan, which then rewrites it.
@@ -92,11 +96,52 @@ function checkKey(key: string): void {
   }
 }
 
-const LISTING_VERSION = 1;
+const LISTING_VERSION = 2;
 const LISTING_MAGIC = 'tsbuild-cache-listing';
 const LISTING_MIN = 200;
 const LISTING_STALE = 500;
 const FP = 64;
+
+/**
+ * summaries() in columns: row i is key[i], lastUsed[i], … in the same order (most recently used
+ * first, then by key). created/lastUsed are milliseconds since the epoch when the record's text is
+ * exactly what Date#toISOString gives for them (records tsbuild writes), else that text.
+ */
+export interface CacheColumns {
+  key: string[];
+  lastUsed: (number | string)[];
+  hits: number[];
+  created: (number | string)[];
+  size: number[];
+  source: string[];
+  instruction: string[];
+}
+
+function dateIn(s: string): number | string {
+  const ms = Date.parse(s);
+  return Number.isFinite(ms) && new Date(ms).toISOString() === s ? ms : s;
+}
+
+function dateOut(v: number | string): string {
+  return typeof v === 'number' ? new Date(v).toISOString() : v;
+}
+
+function toColumns(rows: readonly CacheSummary[]): CacheColumns {
+  const c: CacheColumns = { key: [], lastUsed: [], hits: [], created: [], size: [], source: [], instruction: [] };
+  for (const r of rows) {
+    c.key.push(r.key); c.lastUsed.push(dateIn(r.lastUsed)); c.hits.push(r.hits); c.created.push(dateIn(r.created));
+    c.size.push(r.size); c.source.push(r.source); c.instruction.push(r.instruction);
+  }
+  return c;
+}
+
+function fromColumns(c: CacheColumns): CacheSummary[] {
+  const out: CacheSummary[] = new Array(c.key.length);
+  for (let i = 0; i < out.length; i++) {
+    out[i] = { key: c.key[i]!, lastUsed: dateOut(c.lastUsed[i]!), hits: c.hits[i]!, created: dateOut(c.created[i]!), size: c.size[i]!, source: c.source[i]!, instruction: c.instruction[i]! };
+  }
+  return out;
+}
 
 /** Compare for listings: most recently used first, then by key. */
 function byUse(a: CacheSummary, b: CacheSummary): number {
@@ -374,7 +419,18 @@ export class FsCacheIndex implements CacheIndex {
    */
   async summaries(): Promise<CacheSummary[]> {
     const fast = await this.fromListing().catch(() => undefined);
+    if (fast) return fromColumns(fast);
+    return this.summariesFromLog();
+  }
+
+  /** summaries() in columns (CacheColumns): what `cache ls` reads, straight from the snapshot when the log has nothing after it. */
+  async summaryColumns(): Promise<CacheColumns> {
+    const fast = await this.fromListing().catch(() => undefined);
     if (fast) return fast;
+    return toColumns(await this.summariesFromLog());
+  }
+
+  private async summariesFromLog(): Promise<CacheSummary[]> {
     const r = await this.readFrom(undefined);
     if (!r) return [];
     const m = new Map<string, CacheSummary>();
@@ -410,7 +466,7 @@ export class FsCacheIndex implements CacheIndex {
   }
 
   /** Summaries from the listing snapshot and the log's tail; undefined when the snapshot does not fit the log. */
-  private async fromListing(): Promise<CacheSummary[] | undefined> {
+  private async fromListing(): Promise<CacheColumns | undefined> {
     let snap: Buffer;
     try { snap = await readFile(this.listingFile); } catch { return undefined; }
     const hl = snap.indexOf(10);
@@ -441,17 +497,15 @@ export class FsCacheIndex implements CacheIndex {
     } finally {
       await fh.close();
     }
-    let arr: unknown;
-    try { arr = JSON.parse(decodeText(snap, hl + 1)); } catch { return undefined; } // torn or foreign
-    if (!Array.isArray(arr)) return undefined;
-    const out: CacheSummary[] = new Array(arr.length);
-    for (let i = 0; i < arr.length; i++) {
-      const f = arr[i] as [string, string, number, string, number, string, string];
-      if (!Array.isArray(f) || f.length !== 7 || typeof f[0] !== 'string') return undefined;
-      out[i] = { key: f[0], lastUsed: f[1], hits: f[2], created: f[3], size: f[4], source: f[5], instruction: f[6] };
+    let cols: CacheColumns;
+    try { cols = JSON.parse(decodeText(snap, hl + 1)) as CacheColumns; } catch { return undefined; } // torn or foreign
+    if (typeof cols !== 'object' || cols === null) return undefined;
+    for (const k of ['key', 'lastUsed', 'hits', 'created', 'size', 'source', 'instruction'] as const) {
+      if (!Array.isArray(cols[k]) || cols[k].length !== count) return undefined;
     }
-    if (out.length !== count) return undefined;
-    if (!tail.length) return out;
+    if (!tail.length) return cols;
+    // Lines after the snapshot: applied to records (the common case after a build: a few hits).
+    const out = fromColumns(cols);
     const m = new Map<string, CacheSummary>();
     for (const r of out) m.set(r.key, r);
     const applied = this.applyListingLines(tail, m);
@@ -465,7 +519,7 @@ export class FsCacheIndex implements CacheIndex {
         await this.writeListing([...mm.values()].sort(byUse), full.ino, full.buf, full.buf.length).catch(() => undefined);
       }
     }
-    return rows;
+    return toColumns(rows);
   }
 
   /** Write the listing snapshot for the log state buf[0, end) of inode `ino` (end: after the last complete line). */
@@ -476,7 +530,7 @@ export class FsCacheIndex implements CacheIndex {
     const head = buf.subarray(0, Math.min(FP, off)).toString('hex');
     const mid = buf.subarray(off - Math.min(FP, off), off).toString('hex');
     const header = [LISTING_MAGIC, LISTING_VERSION, ino, off, head, mid, rows.length].join('\t');
-    const body = JSON.stringify(rows.map((r) => [r.key, r.lastUsed, r.hits, r.created, r.size, r.source, r.instruction]));
+    const body = JSON.stringify(toColumns(rows));
     await atomicWrite(this.listingFile, `${header}\n${body}\n`, this.tmpDir, 'writing the cache listing', { durable: false });
   }
 

@@ -1,5 +1,5 @@
 /**
- * The cache listing snapshot (store/cache.ts, listing.v1): `cache ls` reads it plus the log's tail;
+ * The cache listing snapshot (store/cache.ts, listing.v2): `cache ls` reads it plus the log's tail;
  * it must always agree with the log itself, and be ignored whenever it does not fit the log.
  */
 import { readFile, stat, truncate, writeFile } from 'node:fs/promises';
@@ -21,7 +21,7 @@ beforeEach(async () => {
 afterEach(async () => { await store.close(); await cleanup(); });
 
 const key = (i: number) => `v1:sha256:${i.toString(16).padStart(64, '0')}`;
-const listing = () => join(dir, 'tsbuild', 'v1', 'cache', 'listing.v1');
+const listing = () => join(dir, 'tsbuild', 'v1', 'cache', 'listing.v2');
 
 async function putN(from: number, n: number): Promise<void> {
   await store.cache.putMany(Array.from({ length: n }, (_, k) => ({
@@ -45,7 +45,7 @@ describe('cache listing snapshot', () => {
     await putN(50, 250);
     expect(await store.cache.summaries()).toEqual(await truth());
     const first = await readFile(listing(), 'utf8');
-    expect(first.split('\n')[0]).toMatch(/^tsbuild-cache-listing\t1\t\d+\t\d+\t[0-9a-f]+\t[0-9a-f]+\t300$/);
+    expect(first.split('\n')[0]).toMatch(/^tsbuild-cache-listing\t2\t\d+\t\d+\t[0-9a-f]+\t[0-9a-f]+\t300$/);
     // Changes after the snapshot: a hit, a replaced record, a removal, a new record.
     await store.cache.touch(key(3));
     await store.cache.put({ key: key(7), instruction: 'RUN changed', inputs: {}, source: { file: 'Dockerfile', line: 1 }, layer: img.layers[0], config: img.config });
@@ -84,6 +84,23 @@ describe('cache listing snapshot', () => {
     await putN(2000, 300);
     expect(await store.cache.summaries()).toEqual(await truth());
     expect((await readFile(listing(), 'utf8')).split('\n')[0]).toMatch(/\t348$/);
+  });
+
+  it('summaryColumns() (what cache ls reads) is summaries() in columns, with and without a tail', async () => {
+    await putN(0, 300);
+    const cols = (c: Awaited<ReturnType<typeof store.cache.summaryColumns>>) => c.key.map((k, i) => ({
+      key: k, lastUsed: new Date(c.lastUsed[i] as number).toISOString(), hits: c.hits[i], created: new Date(c.created[i] as number).toISOString(),
+      size: c.size[i], source: c.source[i], instruction: c.instruction[i],
+    }));
+    const first = await store.cache.summaryColumns(); // from the log (writes the snapshot)
+    expect(typeof first.lastUsed[0]).toBe('number'); // tsbuild's own ISO dates travel as milliseconds
+    expect(cols(first)).toEqual(await truth());
+    expect(cols(await store.cache.summaryColumns())).toEqual(await truth()); // from the snapshot
+    await store.cache.touch(key(5));
+    await store.cache.delete([key(6)]);
+    const tailed = await store.cache.summaryColumns(); // snapshot + tail
+    expect(cols(tailed)).toEqual(await truth());
+    expect(tailed.key[0]).toBe(key(5));
   });
 
   it('a long tail makes the reader rewrite it', async () => {

@@ -16,7 +16,7 @@ import type { FlagSpec } from '../args.js';
 import type { Command } from '../command.js';
 import type { CacheRecord, FsStore } from '../../../store/index.js';
 import { RUNCACHE_UNUSED_MS } from '../../../store/derived.js';
-import { FORMAT_FLAG, ago, humanSize, jsonLines, memo, openStoreFor, outputFormat, parseDuration, parseSize, table, tableRows } from './images.js';
+import { FORMAT_FLAG, ago, humanDuration, humanSize, jsonLines, memo, openStoreFor, outputFormat, parseDuration, parseSize, table, tableRows } from './images.js';
 
 const OWN: readonly FlagSpec[] = [
   FORMAT_FLAG,
@@ -71,14 +71,11 @@ const ls: Command = {
     }
     const noTrunc = args.bool('no-trunc');
     const now = Date.now();
-    // summaries(): the listing fields only, without parsing each record's JSON (store/cache.ts).
-    // Columns are built straight from them: no per-row objects or arrays (10,000 records).
-    const recs = await store.cache.summaries();
-    const t = new Float64Array(recs.length);
-    const order = new Array<number>(recs.length);
-    for (let i = 0; i < recs.length; i++) { t[i] = Date.parse(recs[i]!.lastUsed) || 0; order[i] = i; }
-    order.sort((a, b) => t[b]! - t[a]! || (recs[a]!.key < recs[b]!.key ? -1 : recs[a]!.key > recs[b]!.key ? 1 : 0));
-    const agoOf = memo((iso: string) => ago(iso, now));
+    // summaryColumns(): the listing fields only, in columns, already most recently used first
+    // (then by key), without parsing each record's JSON or making an object per record (store/cache.ts).
+    const c = await store.cache.summaryColumns();
+    const rows = c.key.length;
+    const agoOf = memo((d: number | string) => (typeof d === 'number' ? `${humanDuration(Math.max(0, now - d))} ago` : ago(d, now)));
     const sizeOf = memo((n: number) => humanSize(n));
     const hitsOf = memo((n: number) => String(n));
     const instr = (s: string): string => {
@@ -93,22 +90,18 @@ const ls: Command = {
     const keyLen = (key: string): number => (!noTrunc && key.length >= 22 && key.startsWith('v1:sha256:') ? 15 : shortKey(key, noTrunc).length);
     // Cells are made on demand (twice: widths, then text) and not kept: see tableRows.
     const cell = (row: number, col: number): string => {
-      const r = recs[order[row]!]!;
       switch (col) {
-        case 0: return shortKey(r.key, noTrunc);
-        case 1: return sizeOf(r.size);
-        case 2: return agoOf(r.created);
-        case 3: return agoOf(r.lastUsed);
-        case 4: return hitsOf(r.hits);
-        case 5: return instr(r.instruction);
-        default: return r.source;
+        case 0: return shortKey(c.key[row]!, noTrunc);
+        case 1: return sizeOf(c.size[row]!);
+        case 2: return agoOf(c.created[row]!);
+        case 3: return agoOf(c.lastUsed[row]!);
+        case 4: return hitsOf(c.hits[row]!);
+        case 5: return instr(c.instruction[row]!);
+        default: return c.source[row]!;
       }
     };
-    const width = (row: number, col: number): number => {
-      const r = recs[order[row]!]!;
-      return col === 0 ? keyLen(r.key) : col === 5 ? instrLen(r.instruction) : cell(row, col).length;
-    };
-    ctx.stdout.write(tableRows(['KEY', 'SIZE', 'CREATED', 'LAST USED', 'HITS', 'INSTRUCTION', 'SOURCE'], order.length, cell, width));
+    const width = (row: number, col: number): number => (col === 0 ? keyLen(c.key[row]!) : col === 5 ? instrLen(c.instruction[row]!) : cell(row, col).length);
+    ctx.stdout.write(tableRows(['KEY', 'SIZE', 'CREATED', 'LAST USED', 'HITS', 'INSTRUCTION', 'SOURCE'], rows, cell, width));
     return 0;
   },
 };
