@@ -167,6 +167,18 @@ export class BuildExecutor {
     }
   }
 
+  /**
+   * Cache records of built steps, being written. A record only serves later builds, so its put
+   * (lock, append, fsync: a few ms, more on a busy disk) overlaps the next step instead of
+   * delaying it; puts are chained (records land in step order, no lock contention with ourselves)
+   * and run() waits for all of them before it returns or throws; a failed put fails the build.
+   */
+  private putChain: Promise<void> = Promise.resolve();
+  private putError: unknown;
+  private deferPut(span: Span, put: () => Promise<unknown>): void {
+    this.putChain = this.putChain.then(put).then(() => undefined, (e: unknown) => { this.putError ??= isTsbError(e) ? e.withSpan(span) : e; });
+  }
+
   private checkAbort(): void {
     if (this.abort.signal.aborted) throw new Aborted('aborted');
   }
@@ -187,10 +199,12 @@ export class BuildExecutor {
     for (const w of this.plan.warnings) this.progress.warn(w);
     const all = this.plan.stages.map((s) => this.stage(s));
     const settled = await Promise.allSettled(all);
+    await this.putChain;
     for (const c of this.cleanups.splice(0)) await c().catch(() => undefined);
     this.ctxFS?.ctx.saveStatCache();
     const failed = settled.find((r) => r.status === 'rejected' && !(r.reason instanceof Aborted));
     if (failed) throw (failed as PromiseRejectedResult).reason;
+    if (this.putError !== undefined) throw this.putError;
     const abortedOnly = settled.find((r) => r.status === 'rejected');
     if (abortedOnly) {
       throw new TsbError('TSB4008', 'build interrupted', { hint: 'the build was cancelled (signal); nothing was tagged.', exitCode: 130 });
@@ -437,11 +451,12 @@ export class BuildExecutor {
       const layer = await prepared.execute(ev);
       this.checkAbort();
       if (fileList) await this.writeFileInputs(fileList);
-      await store.cache.put({
+      const record = {
         key, parent, ...(layer ? { layer } : {}), instruction: normalizeText(instr.original).slice(0, 4000),
         source: { file: this.opts.dockerfileKey, line }, inputs: prepared.inputs,
         meta: { ...(this.opts.scope !== undefined ? { scope: this.opts.scope } : {}), kind: instr.kind },
-      });
+      };
+      this.deferPut(instr.span, () => store.cache.put(record));
       fs = this.addLayer(st, layers, fs, layer, prepared.createdBy);
       this.record(ev, key, prepared.inputs, 'built', line, { reasons, ms: ms(), ...(layer ? { layer } : {}) });
       this.progress.done(ev, ms());
