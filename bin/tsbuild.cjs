@@ -349,6 +349,6 @@ async function start() {
 }
 
 start().then(({ main }) => main(process.argv.slice(2))).then(
-  (code) => { process.exitCode = code; },
+  (code) => { if (trace) trace.push(['(main returned)', performance.now()]); process.exitCode = code; },
   (err) => { console.error('tsbuild: internal error:', err); process.exitCode = 70; },
 );

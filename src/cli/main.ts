@@ -72,6 +72,9 @@ export function defaultContext(): CliContext {
   };
   process.once('SIGINT', onSig);
   process.once('SIGTERM', onSig);
+  // `tsbuild images | head`: the reader went away. End as a program killed by SIGPIPE would (as
+  // docker does), not with an unhandled 'error' event and a stack trace.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(141); throw e; });
   // stdin on first use: process.stdin makes a stream for fd 0 (a few ms, and for a pipe or a TTY a
   // handle), which only the commands that read stdin need.
   return { stdout: process.stdout, stderr: process.stderr, get stdin() { return process.stdin; }, env: process.env, cwd: process.cwd(), signal: ac.signal };
