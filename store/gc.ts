@@ -19,7 +19,6 @@
  * while a live record names them); the stat cache and run caches after the locks are released
  * (they do not depend on the mark, and removing a big run cache must not stall builds' writes).
  */
-import { createHash } from 'node:crypto';
 import { readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from './errors.js';
@@ -29,19 +28,11 @@ import { imageClosure } from './refs.js';
 import type { FsStore, LeaseFile } from './store.js';
 import type { Digest, GcOptions, GcResult } from './types.js';
 import { sweepInputs, sweepRunCaches, sweepStatCache } from './derived.js';
+import { chainIds } from './chain.js';
+
+export { chainIds };
 
 const SLACK_MS = 2000;
-
-/** Chain ids of every prefix of a diff_id list (OCI: ChainID(L0) = DiffID(L0), then sha256(parent + " " + diff)). */
-export function chainIds(diffIds: readonly string[]): string[] {
-  const out: string[] = [];
-  let cur: string | undefined;
-  for (const d of diffIds) {
-    cur = cur === undefined ? d : `sha256:${createHash('sha256').update(`${cur} ${d}`).digest('hex')}`;
-    out.push(cur);
-  }
-  return out;
-}
 
 export async function runGc(s: FsStore, opts: GcOptions): Promise<GcResult> {
   const started = Date.now();

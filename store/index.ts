@@ -4,7 +4,7 @@
  */
 export { openStore, FsStore, STORE_VERSION } from './store.js';
 export type { OpenStoreOptions } from './store.js';
-export { chainIds } from './gc.js';
+export { chainIds } from './chain.js';
 export { isSha256Digest } from './blobs.js';
 export { E as StoreErrors } from './fsutil.js';
 export { MT as MediaTypes } from './refs.js';

@@ -37,11 +37,9 @@ import { TsbError, errnoCode } from './errors.js';
 import { FsBlobStore, hexOf } from './blobs.js';
 import { FsCacheIndex } from './cache.js';
 import { E, atomicWrite, fsyncDir, ioError, tempName, tempOwner } from './fsutil.js';
-import { runGc } from './gc.js';
 import { withLock } from './lock.js';
 import { ownerAlive, selfOwner } from './owner.js';
 import { FsRefStore } from './refs.js';
-import { runVerify } from './verify.js';
 import type { Descriptor, Digest, GcOptions, GcResult, Lease, Snapshots, Store, VerifyProblem } from './types.js';
 
 export const STORE_VERSION = 1;
@@ -226,11 +224,14 @@ export class FsStore implements Store {
     return n;
   }
 
+  // gc and verify (and the derived-data sweeps) load on first use: most commands never run them.
   async gc(opts: GcOptions = {}): Promise<GcResult> {
+    const { runGc } = await import('./gc.js');
     return runGc(this, opts);
   }
 
   async verify(opts: { repair?: boolean } = {}): Promise<VerifyProblem[]> {
+    const { runVerify } = await import('./verify.js');
     return runVerify(this, opts);
   }
 
