@@ -165,8 +165,15 @@ const SIGNALS: Record<string, number> = {
  * started directly. At most one spare; it is unref'd (never keeps Node alive), dies with Node
  * (PR_SET_PDEATHSIG in the init), and is dropped after SPARE_IDLE_MS unused (closing its control
  * socket makes it exit: "the parent closed the control socket before sending the spec").
+ * Its mount namespace is a copy of the host's mount table as it was when it started: a spare is
+ * used only while the host's table (/proc/self/mountinfo) is still the same as before it was
+ * spawned, so a file system mounted since (a store, a context, a bind source) is never missed.
  */
-interface Spare { child: ChildProcess; out: Socket; err: Socket; ctl: Socket; bin: string; timer: NodeJS.Timeout }
+function hostMounts(): string {
+  try { return readFileSync('/proc/self/mountinfo', 'utf8'); } catch { return ''; }
+}
+
+interface Spare { child: ChildProcess; out: Socket; err: Socket; ctl: Socket; bin: string; timer: NodeJS.Timeout; mounts: string }
 let spare: Spare | undefined;
 const SPARE_IDLE_MS = 3000;
 
@@ -180,6 +187,7 @@ function dropSpare(s: Spare): void {
 function makeSpare(bin: string): void {
   if (spare !== undefined || sandboxUnavailable() !== undefined) return;
   const fds: number[] = [];
+  const mounts = hostMounts();
   let child: ChildProcess;
   let outR: number, errR: number;
   try {
@@ -194,7 +202,7 @@ function makeSpare(bin: string): void {
     return;
   }
   const s: Spare = {
-    child, bin,
+    child, bin, mounts,
     out: new Socket({ fd: outR, readable: true, writable: false }),
     err: new Socket({ fd: errR, readable: true, writable: false }),
     ctl: child.stdio[3] as Socket,
@@ -219,7 +227,8 @@ function takeSpare(bin: string): Spare | undefined {
   if (!s) return undefined;
   spare = undefined;
   clearTimeout(s.timer);
-  if (s.bin !== bin || s.child.exitCode !== null || s.child.signalCode !== null || s.child.pid === undefined || s.ctl.destroyed) {
+  if (s.bin !== bin || s.child.exitCode !== null || s.child.signalCode !== null || s.child.pid === undefined || s.ctl.destroyed
+    || hostMounts() !== s.mounts) {
     dropSpare(s);
     return undefined;
   }

@@ -4,14 +4,14 @@
  * spawned one (its own spec: network, output, exit code), a spare is dropped when idle, and it
  * never keeps a Node process alive.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { transformWithOxc } from 'vite';
 import { describe, expect, it } from 'vitest';
 import { sandboxInitKind, spareInitPid } from '../../../src/exec/sandbox/index.js';
 import { busyboxRootfs } from '../../helpers/busybox.js';
-import { sh, skipReason } from './helpers.js';
+import { scratchDir, sh, skipReason } from './helpers.js';
 
 const alive = (pid: number): boolean => {
   try { return !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z'); } catch { return false; }
@@ -42,6 +42,28 @@ describe.skipIf(skipReason !== undefined)('sandbox: spare init', () => {
     expect(c.stdout).toBe('other\n');
     expect(c.stderr).toBe('err\n');
     expect(alive(s2!)).toBe(false);
+  });
+
+  it('a file system mounted on the host after the spare started is seen (the spare is not used then)', async () => {
+    if (await sandboxInitKind() !== 'c' || process.env.TSBUILD_SANDBOX_UNSHARE === 'util-linux') return;
+    const dir = scratchDir('tsb-spare-mnt-');
+    await sh('true');
+    await tick();
+    const pid = spareInitPid();
+    expect(pid).toBeDefined();
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir]);
+    try {
+      writeFileSync(join(dir, 'f'), 'on the new tmpfs\n');
+      const r = await sh('cat /mnt/f', { mounts: [{ type: 'bind', source: dir, target: '/mnt', readonly: true }] });
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe('on the new tmpfs\n');
+      expect(alive(pid!)).toBe(false); // dropped, not used
+    } finally {
+      await tick();
+      // The next spare (made after the mount) pins it in its namespace: let it go before umount.
+      await new Promise((res) => setTimeout(res, 3500));
+      execFileSync('umount', [dir]);
+    }
   });
 
   it('an idle spare is dropped', async () => {
