@@ -72,12 +72,24 @@ export function defaultContext(): CliContext {
   };
   process.once('SIGINT', onSig);
   process.once('SIGTERM', onSig);
-  // `tsbuild images | head`: the reader went away. End as a program killed by SIGPIPE would (as
-  // docker does), not with an unhandled 'error' event and a stack trace.
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(141); throw e; });
-  // stdin on first use: process.stdin makes a stream for fd 0 (a few ms, and for a pipe or a TTY a
-  // handle), which only the commands that read stdin need.
-  return { stdout: process.stdout, stderr: process.stderr, get stdin() { return process.stdin; }, env: process.env, cwd: process.cwd(), signal: ac.signal };
+  // The standard streams on first use: process.stdout/stderr/stdin each build a stream for their fd
+  // (~5 ms apiece for a pipe, which loads the net module), and many runs need only one of them
+  // (`images` writes no stderr; a quiet build reads no stdin and writes no stderr).
+  let out: NodeJS.WriteStream | undefined;
+  return {
+    get stdout() {
+      if (!out) {
+        out = process.stdout;
+        // `tsbuild images | head`: the reader went away. End as a program killed by SIGPIPE would
+        // (as docker does), not with an unhandled 'error' event and a stack trace.
+        out.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(141); throw e; });
+      }
+      return out;
+    },
+    get stderr() { return process.stderr; },
+    get stdin() { return process.stdin; },
+    env: process.env, cwd: process.cwd(), signal: ac.signal,
+  };
 }
 
 /** Index of the first word that is not a flag or a global flag's value (`--store DIR`). */

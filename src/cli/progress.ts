@@ -141,11 +141,12 @@ export class TtyProgress implements ProgressSink {
 
 export type Progress = ProgressSink & { finish(): void };
 
-export function makeProgress(mode: Exclude<ProgressMode, 'auto'>, out: Out): Progress {
+export function makeProgress(mode: Exclude<ProgressMode, 'auto'>, stream: Out | (() => Out)): Progress {
+  if (mode === 'quiet') return new QuietProgress();
+  const out = typeof stream === 'function' ? stream() : stream;
   switch (mode) {
     case 'plain': return new PlainProgress(out);
     case 'json': return new JsonProgress(out);
-    case 'quiet': return new QuietProgress();
     default: return new TtyProgress(out);
   }
 }

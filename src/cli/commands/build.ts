@@ -267,7 +267,9 @@ export const command: Command = {
   details: 'CONTEXT defaults to "."; "-" reads a tar archive (the context) or a Dockerfile from stdin.\nExit codes: 0 built, 1 build failed, 2 usage.',
   async run(args: ParsedArgs, ctx: CliContext): Promise<number> {
     let mode: ReturnType<typeof progressMode>;
-    try { mode = args.bool('quiet') ? 'quiet' : progressMode(args.str('progress'), ctx.stderr.isTTY); } catch {
+    // stderr is looked at only when the mode depends on it (a quiet build never makes the stream).
+    const flag = args.str('progress');
+    try { mode = args.bool('quiet') ? 'quiet' : progressMode(flag, flag === undefined || flag.toLowerCase() === 'auto' ? ctx.stderr.isTTY : undefined); } catch {
       throw usageError(`invalid --progress "${args.str('progress')}"`, 'use auto, tty, plain, json or quiet.');
     }
     const epoch = sourceDateEpoch(args, ctx);
@@ -283,7 +285,7 @@ export const command: Command = {
     if (args.bool('push') && args.list('tag').length === 0) throw usageError('--push needs a name (-t NAME:TAG)');
 
     const p = await prepare(args, ctx);
-    const progress = makeProgress(mode, ctx.stderr);
+    const progress = makeProgress(mode, () => ctx.stderr);
     let result: BuildResult;
     const store = await p.store();
     const lease = await store.lease('build');
