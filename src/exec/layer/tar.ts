@@ -169,6 +169,7 @@ function octalInto(buf: Buffer, off: number, len: number, v: number): void {
 }
 
 const MAX7 = 0o7777777, MAX11 = 0o77777777777;
+const ZERO_BLOCK = new Uint8Array(BLOCK);
 
 /**
  * The common header fast: when an entry needs no PAX record (ASCII name and link target of at
@@ -183,7 +184,7 @@ export function encodeHeaderInto(h: TarHeader, buf: Buffer, off: number): boolea
   if (h.uid < 0 || h.uid > MAX7 || h.gid < 0 || h.gid > MAX7 || h.size < 0 || h.size > MAX11 || h.mtime < 0 || mtime > MAX11) return false;
   if (h.devmajor < 0 || h.devmajor > MAX7 || h.devminor < 0 || h.devminor > MAX7) return false;
   if (!Number.isInteger(h.uid) || !Number.isInteger(h.gid) || !Number.isInteger(h.size) || !Number.isInteger(h.devmajor) || !Number.isInteger(h.devminor)) return false;
-  buf.fill(0, off, off + BLOCK);
+  buf.set(ZERO_BLOCK, off);
   buf.write(h.name, off, 'latin1');
   octalInto(buf, off + 100, 8, h.mode & 0o7777);
   octalInto(buf, off + 108, 8, h.uid);

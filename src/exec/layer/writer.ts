@@ -248,7 +248,8 @@ export class LayerWriter {
         xattrs,
       };
       if (p.type !== 'file' || marker || !e.source) {
-        await out.header(header);
+        const w = out.header(header);
+        if (w) await w;
         continue;
       }
       const src = e.source;
@@ -256,10 +257,13 @@ export class LayerWriter {
       try {
         if ('buffer' in src) {
           header.size = src.buffer.length;
-          await out.header(header);
-          await out.bytes(src.buffer, true);
+          let w = out.header(header);
+          if (w) await w;
+          w = out.bytes(src.buffer, true);
+          if (w) await w;
           tap?.update(src.buffer);
-          await out.pad(src.buffer.length);
+          w = out.pad(src.buffer.length);
+          if (w) await w;
         } else if ('path' in src) {
           await this.fromPath(out, header, src.path, e.size, e.mtimeNs === undefined ? { path: p.tarName, sec: Math.trunc(e.mtime ?? 0) } : undefined, tap);
         } else {
@@ -313,9 +317,11 @@ export class LayerWriter {
       size = declared ?? Number(st.size);
       if (Number(st.size) !== size) throw changed(`size is ${st.size}, expected ${size}`);
       header.size = size;
-      await out.header(header);
+      const w = out.header(header);
+      if (w) await w;
       if (size <= SMALL_READ) {
-        const [buf, off] = await out.room(size);
+        if (!out.fits(size)) await out.advance();
+        const [buf, off] = out.here();
         let pos = 0;
         while (pos < size) {
           const n = readSync(fd, buf, off + pos, size - pos, pos);
@@ -333,7 +339,8 @@ export class LayerWriter {
     }
     if (small) {
       closeSync(fd);
-      await out.pad(size);
+      const w = out.pad(size);
+      if (w) await w;
       return;
     }
     // Large: async reads, one ahead. A read fills up to the end of the stager's current buffer;
@@ -398,6 +405,8 @@ function sortLayerPaths(names: string[]): string[] {
 
 /** Files up to this size are read with one synchronous read (they fit a stager buffer). */
 const SMALL_READ = 256 << 10;
+/** Two zero blocks: padding and the end-of-archive marker. */
+const ZEROS = new Uint8Array(1024);
 /** Stager buffer size: the unit of hashing and of writes to the store. */
 const CHUNK = 256 << 10;
 
@@ -438,6 +447,16 @@ class Stager {
     return [this.bufs[(this.i + 1) % this.bufs.length]!, 0];
   }
 
+  /** Whether n more bytes fit the current buffer. */
+  fits(n: number): boolean {
+    return this.off + n <= this.buf.length;
+  }
+
+  /** The current buffer and the offset where the next byte goes. */
+  here(): [Buffer, number] {
+    return [this.buf, this.off];
+  }
+
   /** A place for n contiguous bytes (n ≤ CHUNK; n = 1: any room at all): [buffer, offset]. Fill it, then commit(count). */
   async room(n: number): Promise<[Buffer, number]> {
     if (this.off + n > this.buf.length) await this.advance();
@@ -448,41 +467,62 @@ class Stager {
     this.off += n;
   }
 
-  async header(h: TarHeader): Promise<void> {
+  // header/bytes/pad return undefined when done synchronously (the common case: the piece fits the
+  // current buffer), a promise only when a buffer must be sent first: most entries then cost no
+  // await (a cold build runs this loop once per file, mostly unoptimized).
+
+  header(h: TarHeader): Promise<void> | undefined {
+    if (this.off + 512 <= this.buf.length && encodeHeaderInto(h, this.buf, this.off)) { this.off += 512; return undefined; }
+    return this.headerSlow(h);
+  }
+
+  private async headerSlow(h: TarHeader): Promise<void> {
     const [buf, off] = await this.room(512);
     if (encodeHeaderInto(h, buf, off)) { this.off += 512; return; }
     await this.bytes(encodeHeader(h), false);
   }
 
   /** Appends b (copied; a large b that the caller never changes is written as it is). */
-  async bytes(b: Buffer, stable: boolean): Promise<void> {
-    if (stable && b.length >= CHUNK / 2) {
-      await this.advance();
-      await this.target.write(b);
-      return;
-    }
+  bytes(b: Buffer, stable: boolean): Promise<void> | undefined {
+    if (stable && b.length >= CHUNK / 2) return this.whole(b);
+    // TypedArray#set, not Buffer#copy: no argument handling in JS per call.
+    if (this.off + b.length <= this.buf.length) { this.buf.set(b, this.off); this.off += b.length; return undefined; }
+    return this.bytesSlow(b);
+  }
+
+  private async whole(b: Buffer): Promise<void> {
+    await this.advance();
+    await this.target.write(b);
+  }
+
+  private async bytesSlow(b: Buffer): Promise<void> {
     let at = 0;
     while (at < b.length) {
       const [buf, off] = await this.room(1);
       const n = Math.min(b.length - at, buf.length - off);
-      b.copy(buf, off, at, at + n);
+      buf.set(b.subarray(at, at + n), off);
       this.off += n;
       at += n;
     }
   }
 
   /** Zero padding after `size` data bytes. */
-  async pad(size: number): Promise<void> {
+  pad(size: number): Promise<void> | undefined {
     const n = (512 - (size % 512)) % 512;
-    if (n === 0) return;
+    if (n === 0) return undefined;
+    if (this.off + n <= this.buf.length) { this.buf.set(ZEROS.subarray(0, n), this.off); this.off += n; return undefined; }
+    return this.padSlow(n);
+  }
+
+  private async padSlow(n: number): Promise<void> {
     const [buf, off] = await this.room(n);
-    buf.fill(0, off, off + n);
+    buf.set(ZEROS.subarray(0, n), off);
     this.off += n;
   }
 
   async end(): Promise<void> {
     const [buf, off] = await this.room(1024);
-    buf.fill(0, off, off + 1024);
+    buf.set(ZEROS, off);
     this.off += 1024;
     await this.advance();
   }
