@@ -112,18 +112,24 @@ export function tableRows(header: readonly string[], rows: number, cell: (row: n
   const w = header.map((h) => h.length);
   // The width pass: `width` (when given) says cell(row, col).length without making the string.
   const len = width ?? ((r: number, i: number) => cell(r, i).length);
+  let lastTotal = header[n - 1]?.length ?? 0; // UTF-16 units of the last column, for the buffer size
   for (let r = 0; r < rows; r++) {
     for (let i = 0; i < n - 1; i++) { const l = len(r, i); if (l > w[i]!) w[i] = l; }
+    if (n) lastTotal += len(r, n - 1);
   }
   const pads: string[] = [''];
   const pad = (k: number): string => { while (pads.length <= k) pads.push(pads[pads.length - 1]! + ' '); return pads[k]!; };
-  let buf = Buffer.allocUnsafe(Math.min(1 << 22, 64 + rows * 128));
+  // Sized for the whole table (exact for ASCII: every line is at most the padded widths plus its
+  // last cell), so a 1 MB listing is not copied into a buffer twice its size near the end.
+  let lineMax = 1;
+  for (let i = 0; i < n - 1; i++) lineMax += w[i]! + 3;
+  let buf = Buffer.allocUnsafe(64 + (rows + 1) * lineMax + lastTotal);
   let pos = 0;
-  const line = (get: (i: number) => string): void => {
+  const line = (row: number): void => {
     let s = '';
     let blank = 0; // padding owed before the next non-empty cell (trailing blanks are never written)
     for (let i = 0; i < n; i++) {
-      const c = get(i);
+      const c = row < 0 ? header[i]! : cell(row, i);
       if (c.length) { s += blank ? pad(blank) + c : c; blank = 0; }
       if (i < n - 1) blank += w[i]! - c.length + 3;
     }
@@ -135,16 +141,17 @@ export function tableRows(header: readonly string[], rows: number, cell: (row: n
   // Lines are gathered into ~16 KB strings, each encoded with one native call.
   let chunk = '';
   const flush = (): void => {
-    if (buf.length - pos < 3 * chunk.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, pos + 3 * chunk.length));
+    const need = Buffer.byteLength(chunk, 'utf8');
+    if (buf.length - pos < need) {
+      const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, pos + need));
       buf.copy(bigger, 0, 0, pos);
       buf = bigger;
     }
     pos += buf.write(chunk, pos, 'utf8');
     chunk = '';
   };
-  line((i) => header[i]!);
-  for (let r = 0; r < rows; r++) line((i) => cell(r, i));
+  line(-1);
+  for (let r = 0; r < rows; r++) line(r);
   flush();
   return buf.subarray(0, pos);
 }
