@@ -9,16 +9,25 @@ import type { BuildContext, CtxEntry } from '../../plan/context.js';
 import type { SourceFS, SrcNode } from './select.js';
 
 export class ContextFS implements SourceFS {
+  /** Nodes already made (a cold COPY asks for each entry three times: two selections and its key). */
+  private readonly nodes = new Map<CtxEntry, SrcNode>();
+
   constructor(readonly ctx: BuildContext) {}
 
   private node(e: CtxEntry): SrcNode {
-    return {
-      path: e.rel, type: e.type, perm: e.mode & 0o7777, size: e.size,
-      mtime: Number(e.mtimeNs / 1_000_000_000n),
-      ...(e.type === 'file' ? { linkId: `ino:${e.ino}` } : {}),
-      ...(e.linkTarget !== undefined ? { linkTarget: e.linkTarget } : {}),
-      ...(e.type === 'other' ? this.special(e) : {}),
-    };
+    let n = this.nodes.get(e);
+    if (n === undefined) {
+      const o: { -readonly [K in keyof SrcNode]: SrcNode[K] } = {
+        path: e.rel, type: e.type, perm: e.mode & 0o7777, size: e.size,
+        mtime: Number(e.mtimeNs / 1_000_000_000n),
+      };
+      if (e.type === 'file') o.linkId = `ino:${e.ino}`;
+      if (e.linkTarget !== undefined) o.linkTarget = e.linkTarget;
+      if (e.type === 'other') Object.assign(o, this.special(e));
+      n = o;
+      this.nodes.set(e, n);
+    }
+    return n;
   }
 
   /** Fifo, device (with its numbers, read at copy time: rare) or socket. */
@@ -37,11 +46,19 @@ export class ContextFS implements SourceFS {
   }
 
   async lstat(path: string): Promise<SrcNode | undefined> {
+    return this.lstatSync(path);
+  }
+
+  lstatSync(path: string): SrcNode | undefined {
     const e = this.ctx.get(path);
     return e ? this.node(e) : undefined;
   }
 
   async readdir(path: string): Promise<readonly string[]> {
+    return this.ctx.children(path);
+  }
+
+  readdirSync(path: string): readonly string[] {
     return this.ctx.children(path);
   }
 

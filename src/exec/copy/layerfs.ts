@@ -262,6 +262,11 @@ export class LayerFS implements SourceFS, DestView {
   }
 
   async lstat(path: string): Promise<SrcNode | undefined> {
+    return this.lstatSync(path);
+  }
+
+  /** SourceFS's synchronous form (the index is in memory): a directory walk without an await per entry. */
+  lstatSync(path: string): SrcNode | undefined {
     this.ensure();
     const p = cleanName(path);
     if (p === '') return { path: '', type: 'dir', perm: 0o755, size: 0, mtime: 0 };
@@ -270,6 +275,10 @@ export class LayerFS implements SourceFS, DestView {
   }
 
   async readdir(path: string): Promise<readonly string[]> {
+    return this.readdirSync(path);
+  }
+
+  readdirSync(path: string): readonly string[] {
     this.ensure();
     return [...(this.kids.get(cleanName(path)) ?? [])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }

@@ -50,6 +50,12 @@ export interface SourceFS {
   lstat(path: string): Promise<SrcNode | undefined>;
   /** Sorted child names of a directory. */
   readdir(path: string): Promise<readonly string[]>;
+  /**
+   * Optional synchronous forms (a source held in memory, like the build context, offers them):
+   * the directory walk then costs no await per entry.
+   */
+  lstatSync?(path: string): SrcNode | undefined;
+  readdirSync?(path: string): readonly string[];
   /** lstat after following symlinks inside the root (TSB4001 when a link leads out). */
   resolve(path: string): Promise<SrcNode | undefined>;
 }
@@ -172,7 +178,7 @@ export async function selectCopy(fs: SourceFS, dest: DestView, req: CopyRequest)
   const seen = new Map<string, number>();
   let group = 0;
   const push = (it: CopyItem) => {
-    const item: CopyItem = { ...it, group };
+    const item: CopyItem = it.contentsRoot ? { dest: it.dest, src: it.src, contentsRoot: true, group } : { dest: it.dest, src: it.src, group };
     const at = seen.get(item.dest);
     if (at !== undefined) items[at] = item; // a later source wins, as with sequential copies
     else { seen.set(item.dest, items.length); items.push(item); }
@@ -216,10 +222,11 @@ async function walkDir(
   fs: SourceFS, srcDir: string, destDir: string, relBase: string, exclude: IgnoreMatcher | undefined,
   push: (i: CopyItem) => void, sourcePaths: string[],
 ): Promise<void> {
-  for (const name of await fs.readdir(srcDir)) {
+  const names = fs.readdirSync ? fs.readdirSync(srcDir) : await fs.readdir(srcDir);
+  for (const name of names) {
     const sp = srcDir === '' ? name : `${srcDir}/${name}`;
     const rel = relBase === '' ? name : `${relBase}/${name}`;
-    const node = await fs.lstat(sp);
+    const node = fs.lstatSync ? fs.lstatSync(sp) : await fs.lstat(sp);
     if (!node) continue;
     const ignored = exclude?.ignores(rel) ?? false;
     if (node.type === 'dir') {
