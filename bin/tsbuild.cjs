@@ -12,7 +12,8 @@
 // module's file name and line numbers for stack traces. The pack is used only while every
 // module's size and mtime still match dist/ (a rebuild makes it stale, and it is remade); a module
 // graph the packer does not support is loaded as ES modules, as before. TSBUILD_FASTLOAD=0 turns
-// it off. Writes are best effort (temp file + rename); a read-only install falls back to
+// it off; TSBUILD_FASTLOAD_TRACE=1 prints, at exit, when each module was loaded (and how long each
+// require of a builtin or unpacked package took): where a command's start-up goes. Writes are best effort (temp file + rename); a read-only install falls back to
 // $XDG_CACHE_HOME/tsbuild (or ~/.cache/tsbuild), else to plain ES module loading.
 //
 // Reads are positioned (pread) and only of what a run uses: the pack's header, then each module's
