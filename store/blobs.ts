@@ -272,7 +272,7 @@ class FsBlobSink implements BlobSink {
 
   async write(b: Uint8Array): Promise<void> {
     if (this.done) throw new Error('internal: write after end/abort of a blob sink');
-    if (b.length === 0) return;
+    if (b.length === 0) return this.drain(); // still "everything before is free" on return
     this.hash?.update(b);
     this.size += b.length;
     await this.pending;
