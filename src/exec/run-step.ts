@@ -13,7 +13,7 @@
  * The overlay work dir is made next to the upper dir (same filesystem, required by overlayfs)
  * unless given, and removed afterwards. The upper dir is the caller's: it is never removed here.
  */
-import { rmdirSync, rmSync } from 'node:fs';
+import { rmdirSync, rmSync, unlinkSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { basename, dirname, join, posix } from 'node:path';
 import { TsbError, type Span } from '../errors.js';
@@ -117,13 +117,16 @@ export async function runStep(opts: RunStepOptions): Promise<RunStepResult> {
 }
 
 /**
- * The overlay work dir after the mount is gone: normally just its empty `work/` (overlayfs's own
- * scratch), so two rmdirs on the spot (an async recursive rm costs a few thread-pool round trips
- * per RUN); anything else left in it (a crash mid-operation) goes the long way.
+ * The overlay work dir after the mount is gone: normally overlayfs's own `work/`, holding only
+ * the marker a volatile mount leaves (work/incompat/volatile/dirty), so a few unlink/rmdirs on the
+ * spot (an async recursive rm costs thread-pool round trips per RUN); anything else left in it (a
+ * crash mid-operation) goes the long way.
  */
 function removeWorkdir(workdir: string): void {
+  const gone = (f: () => void) => { try { f(); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; } };
   try {
-    try { rmdirSync(join(workdir, 'work')); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+    gone(() => unlinkSync(join(workdir, 'work/incompat/volatile/dirty')));
+    for (const d of ['work/incompat/volatile', 'work/incompat', 'work']) gone(() => rmdirSync(join(workdir, d)));
     rmdirSync(workdir);
   } catch {
     rmSync(workdir, { recursive: true, force: true });

@@ -180,7 +180,12 @@ export function sandboxInit(req: Req, secureJoin: SecureJoin, resolveUser: Resol
       if (lowers.length === 0) { fs.mkdirSync(`${S}/empty`); lowers.push(`${S}/empty`); }
       if (lowers.length > 500) throw new InitError('setup', `too many layers (${lowers.length}): overlayfs stacks at most 500`);
       const list = linkStack(lowers, { u: spec.root.upperdir, w: spec.root.workdir });
-      mount('overlay', R, 'overlay', 0, `lowerdir=${list},upperdir=u,workdir=w,redirect_dir=off,metacopy=off,index=off`, 'mount overlay root');
+      // volatile: no syncfs of the host file system when the overlay goes away (see the C init);
+      // refused by kernels before 5.10, then without it.
+      const opts = `lowerdir=${list},upperdir=u,workdir=w,redirect_dir=off,metacopy=off,index=off`;
+      try { mount('overlay', R, 'overlay', 0, `${opts},volatile`, 'mount overlay root'); } catch {
+        mount('overlay', R, 'overlay', 0, opts, 'mount overlay root');
+      }
       process.chdir('/');
       writable = spec.root.upperdir;
     } else if (!spec.root.readonly) {

@@ -1,5 +1,6 @@
 /** runStep: what the build engine calls for a RUN (real sandbox, real overlay). */
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runStep, runStepError } from '../../../src/exec/run-step.js';
@@ -53,5 +54,22 @@ describe.skipIf(skipReason !== undefined)('runStep', () => {
     const nf = await runStep({ lowerdirs: [await busyboxRootfs()], upperdir: upper, argv: ['nope'], env: ['PATH=/bin'] });
     expect(runStepError(nf, ['nope']).code).toBe('TSB4111');
     expect(existsSync(join(upper, 'proc'))).toBe(false);
+  });
+  it('the root overlay is volatile where the kernel has it (no syncfs of the host at teardown); its work dir still goes', async () => {
+    const [maj, min] = release().split('.').map(Number) as [number, number];
+    const base = scratchDir();
+    const upper = join(base, 'upper');
+    mkdirSync(upper);
+    let out = '';
+    const r = await runStep({
+      lowerdirs: [await busyboxRootfs()], upperdir: upper, env: ['PATH=/bin'],
+      argv: ['/bin/sh', '-c', 'grep " / / " /proc/self/mountinfo; echo data > /f; sync /f'],
+      onStdout: (b) => { out += b; },
+    });
+    expect(r.exitCode).toBe(0);
+    expect(out).toMatch(/ - overlay /);
+    if (maj > 5 || (maj === 5 && min >= 10)) expect(out).toMatch(/volatile/);
+    expect(readFileSync(join(upper, 'f'), 'utf8')).toBe('data\n');
+    expect(readdirSync(base).sort()).toEqual(['upper']); // work dir (with its volatile marker) removed
   });
 });
