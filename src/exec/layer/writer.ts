@@ -395,13 +395,14 @@ export class LayerWriter {
  * name holds a NUL) makes a plain string comparison the component-wise one.
  */
 function sortLayerPaths(names: string[]): string[] {
-  const keys = new Map<string, string>();
-  for (const n of names) {
-    for (let i = 0; i < n.length; i++) if (n.charCodeAt(i) >= 0xd800) return names.sort(compareLayerPaths);
-    keys.set(n, n.replaceAll('/', '\0'));
-  }
-  return names.sort((a, b) => { const x = keys.get(a)!, y = keys.get(b)!; return x < y ? -1 : x > y ? 1 : 0; });
+  if (names.some((n) => HIGH.test(n))) return names.sort(compareLayerPaths);
+  // The default sort (no comparator call per comparison) of the keys, mapped back: names hold no NUL.
+  const keys = names.map((n) => n.replaceAll('/', '\0'));
+  keys.sort();
+  return keys.map((k) => k.replaceAll('\0', '/'));
 }
+
+const HIGH = /[\uD800-\uFFFF]/;
 
 /** Files up to this size are read with one synchronous read (they fit a stager buffer). */
 const SMALL_READ = 256 << 10;

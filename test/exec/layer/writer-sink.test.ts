@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { afterAll, describe, expect, test } from 'vitest';
 import { openStore } from '../../../store/store.js';
 import { LayerWriter, type FileTap } from '../../../src/exec/layer/writer.js';
-import type { LayerEntry } from '../../../src/exec/layer/entry.js';
+import { compareLayerPaths, type LayerEntry } from '../../../src/exec/layer/entry.js';
 import { END_OF_ARCHIVE, encodeHeader, encodeHeaderInto, padding, type TarHeader } from '../../../src/exec/layer/tar.js';
 import { cleanup, collect, sha256, tmp } from './helpers.js';
 
@@ -73,6 +73,35 @@ describe('encodeHeaderInto', () => {
     expect(slow).toBeGreaterThan(50);
     const withXattr: TarHeader = { name: 'f', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, linkname: '', uname: '', gname: '', devmajor: 0, devminor: 0, xattrs: { 'user.a': Buffer.from('b') } };
     expect(encodeHeaderInto(withXattr, buf, 0)).toBe(false);
+  });
+});
+
+describe('LayerWriter order', () => {
+  test('plan() order is compareLayerPaths order, with and without names beyond U+D7FF', () => {
+    const alphabet = ['a', 'b', '-', '.', '0', 'Z', '_', ' ', 'é', '\u00ff', '\u4e2d'];
+    for (const extra of [[], ['x/\u{1F600}', 'x/\uDCE9raw', 'x/\uE000']]) {
+      const w = new LayerWriter();
+      const dirs = new Set<string>(['x']);
+      const files = new Set<string>();
+      let seed = 7;
+      const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+      const comp = () => {
+        let c = '';
+        for (let k = 0, len = 1 + rnd(3); k < len; k++) c += alphabet[rnd(alphabet.length)];
+        return c === '.' || c === '..' ? c + 'a' : c;
+      };
+      for (let i = 0; i < 300; i++) {
+        const d = `x/${comp()}`;
+        dirs.add(d);
+        files.add(`${d}/${comp()}`); // component order: x/a/b before x/a-c
+      }
+      for (const n of extra) dirs.add(n);
+      for (const d of dirs) w.add({ path: d, type: 'dir' });
+      for (const f of files) w.add({ path: f, type: 'file' });
+      const names = [...dirs, ...files];
+      const got = w.plan().map((p) => p.tarName);
+      expect(got).toEqual([...names].sort(compareLayerPaths));
+    }
   });
 });
 
