@@ -956,6 +956,9 @@ export class BuildExecutor {
     const store = this.opts.store;
     let speculative = false;
     let precomputed: Promise<Descriptor | undefined> | undefined;
+    /** Context files the speculative layer hashes for their keys as it reads them (one read). */
+    const taps = new Map<string, ReturnType<BuildContext['digestTap']>>();
+    const tapBySource = new Map<object, ReturnType<BuildContext['digestTap']>>();
     const execute = async (): Promise<Descriptor | undefined> => {
       // --link: the layer is made on an empty tree (independent of the base), so it holds every
       // parent of what it copies and nothing is resolved through the image's symlinks.
@@ -1019,9 +1022,9 @@ export class BuildExecutor {
               const held = cfs.ctx.takeBytes(rel);
               if (held) { e.source = { buffer: held.bytes }; e.mtimeNs = held.mtimeNs; }
               else {
-                e.source = speculative && it.src.size >= SPECULATE_FILE && !cfs.ctx.isStatCached(rel)
-                  ? { stream: () => cfs.ctx.hashingStream(rel) }
-                  : { path: cfs.absPath(rel) };
+                e.source = { path: cfs.absPath(rel) };
+                const tap = taps.get(rel);
+                if (tap) tapBySource.set(e.source, tap);
               }
             }
             else { const lfs = source as LayerFS; const p = it.src.path; e.source = { stream: () => lfs.openStream(p) as never }; }
@@ -1096,7 +1099,7 @@ export class BuildExecutor {
           entries.push({ path: p, type: 'dir', mode: chmod?.octal !== undefined && archives.size === 0 ? chmod.octal & 0o755 : 0o755, uid: po.uid, gid: po.gid, mtime: epoch ?? 0 });
         }
         // Even an empty COPY (a wildcard matching nothing) is a layer in BuildKit.
-        const w = new LayerWriter(epoch !== undefined ? { sourceDateEpoch: epoch } : {});
+        const w = new LayerWriter({ ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}), tap: (src) => tapBySource.get(src) });
         const seen = new Set<string>();
         for (const e of entries) { if (seen.has(e.path)) continue; seen.add(e.path); w.add(e); }
         const r = await w.commit(store.blobs);
@@ -1121,14 +1124,15 @@ export class BuildExecutor {
       const keyOf = async (p: string) => [p, await cfs.keyOf((await cfs.lstat(p))!)] as const;
       let keys: (readonly [string, string])[];
       if (speculative) {
-        // The layer hashes the large unhashed files as it streams them (hashingStream), so their
-        // keys are taken after it: asked for earlier, digest() read each a second time (it did:
-        // 2 reads per file). The others first: a small file read for its key is kept for the
-        // layer (takeBytes).
+        // The layer hashes the large unhashed files as it reads them (digestTap), so their keys
+        // are taken after it (digest() waits for the tap instead of reading the file again).
+        // The others first: a small file read for its key is kept for the layer (takeBytes).
         const late = (p: string) => { const e = cfs.ctx.get(p); return e?.type === 'file' && e.size >= SPECULATE_FILE && !cfs.ctx.isStatCached(p); };
         const early = await mapLimit(sel.sourcePaths.filter((p) => !late(p)), 16, keyOf);
         const rest = sel.sourcePaths.filter(late);
-        precomputed = execute();
+        for (const p of rest) taps.set(p, cfs.ctx.digestTap(p));
+        // A tap the layer did not feed (a hardlink, a failure) leaves digest() to read the file.
+        precomputed = execute().finally(() => { for (const t of taps.values()) t.drop(); });
         // A failed speculative write fails the step here.
         await precomputed;
         keys = [...early, ...await mapLimit(rest, 16, keyOf)];

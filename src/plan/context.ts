@@ -231,27 +231,32 @@ export class BuildContext {
   }
 
   /**
-   * A stream of a file's bytes that also computes its digest (remembered as if digest() had read
-   * it): lets a cold COPY read each large file once, for the layer and the key together.
+   * Hashes a file's bytes read by someone else (the layer writer, in the same pass): registered
+   * at once, so digest(rel) waits for it instead of reading the file. end() remembers the digest
+   * as if digest() had read the file; fail() makes digest(rel) fail; drop() (the bytes will not
+   * come after all) makes digest(rel) read the file itself.
    */
-  hashingStream(rel: string): import('node:stream').Readable {
+  digestTap(rel: string): { update(b: Uint8Array): void; end(): void; fail(err: unknown): void; drop(): void } {
     const e = this.entries.get(rel)!;
     const h = createHash('sha256');
     let n = 0;
-    let settle!: (d: string) => void; let fail!: (err: unknown) => void;
-    const p = new Promise<string>((res, rej) => { settle = res; fail = rej; });
+    let settle!: (d: string | Promise<string>) => void; let reject!: (err: unknown) => void;
+    const p = new Promise<string>((res, rej) => { settle = res; reject = rej; });
     p.catch(() => undefined);
     this.digests.set(rel, p);
-    const s = createReadStream(this.abs(rel), { highWaterMark: 1 << 20 });
-    s.on('data', (b) => { h.update(b as Buffer); n += (b as Buffer).length; });
-    s.on('error', (err) => { this.digests.delete(rel); fail(err); });
-    s.on('end', () => {
-      this.bytesHashed += n;
-      const d = 'sha256:' + h.digest('hex');
-      this.remember(rel, e, d);
-      settle(d);
-    });
-    return s;
+    let done = false;
+    return {
+      update: (b) => { h.update(b); n += b.length; },
+      end: () => {
+        if (done) return; done = true;
+        this.bytesHashed += n;
+        const d = 'sha256:' + h.digest('hex');
+        this.remember(rel, e, d);
+        settle(d);
+      },
+      fail: (err) => { if (done) return; done = true; this.digests.delete(rel); reject(err); },
+      drop: () => { if (done) return; done = true; this.digests.delete(rel); settle(this.digest(rel)); },
+    };
   }
 
   private remember(rel: string, e: CtxEntry, d: string): void {
@@ -307,7 +312,7 @@ export class BuildContext {
     const h = createHash('sha256');
     let n = 0;
     await new Promise<void>((res, rej) => {
-      const s = createReadStream(this.abs(rel), { highWaterMark: 1 << 20 });
+      const s = createReadStream(this.abs(rel), { highWaterMark: 256 << 10 });
       s.on('data', (b) => { h.update(b as Buffer); n += (b as Buffer).length; });
       s.on('error', (err) => rej(new TsbError('TSB4003', `cannot read context file ${rel}`, { cause: err })));
       s.on('end', () => res());
