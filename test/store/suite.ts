@@ -219,7 +219,13 @@ export function storeSuite(open: (dir: string) => Promise<Store>): void {
       await store.cache.put(rec('v1:b', { created: '2024-02-01T00:00:00Z', meta: { scope: 's1' } }));
       await store.cache.put(rec('v1:c', { created: '2024-03-01T00:00:00Z', meta: { scope: 's2' } }));
       await store.cache.put({ ...rec('v1:d'), source: { file: 'Dockerfile', line: 4 } });
+      await store.cache.put({ ...rec('v1:e'), source: { file: 'Dockerfile', line: 30 } });
+      await store.cache.put({ ...rec('v1:f'), source: { file: 'Dockerfile:3', line: 3 } });
+      // A record re-put with another source no longer answers for the old one.
+      await store.cache.put({ ...rec('v1:g'), source: { file: 'Dockerfile', line: 3 } });
+      await store.cache.put({ ...rec('v1:g'), source: { file: 'Dockerfile', line: 5 } });
       expect((await store.cache.findBySource('Dockerfile', 3)).map((r) => r.key)).toEqual(['v1:c', 'v1:b', 'v1:a']);
+      expect((await store.cache.findBySource('Dockerfile', 5)).map((r) => r.key)).toEqual(['v1:g']);
       expect((await store.cache.findBySource('Dockerfile', 3, 's1')).map((r) => r.key)).toEqual(['v1:b', 'v1:a']);
     });
     it('skips a torn line and keeps later records separate', async () => {
