@@ -89,6 +89,8 @@ export interface ExecOptions {
   dryRun?: boolean;
   /** When to ask a registry for a base image (default missing). */
   pull?: 'always' | 'missing' | 'never';
+  /** How FROM talks to registries (--insecure-registry, --authfile, the environment for credentials). */
+  registry?: { insecureRegistries?: string[]; authFile?: string; env?: NodeJS.ProcessEnv };
   /** The build's per-RUN cgroup limits (--memory, --cpus, --pids-limit). */
   limits?: { memoryBytes?: number; cpus?: number; pids?: number };
   /** `--allow security.insecure`: without it, RUN --security=insecure is refused (as BuildKit). */
@@ -333,7 +335,7 @@ export class BuildExecutor {
     try {
       const { resolveBaseImage } = await import('../oci/registry.js');
       const pull = this.opts.dryRun ? 'never' : (this.opts.pull ?? 'missing');
-      img = (await resolveBaseImage(store, ref, { pull, platform, signal: this.abort.signal } as never)).image;
+      img = (await resolveBaseImage(store, ref, { ...this.opts.registry, pull, platform, signal: this.abort.signal })).image;
     } catch (e) {
       throw isTsbError(e) ? e.withSpan(span) : new TsbError('TSB3050', `cannot resolve base image ${ref}`, { span, cause: e });
     }

@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { runMain } from '../helpers/cli.js';
 import { MediaType } from '../../src/oci/image.js';
 import { registryMissing, startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -208,6 +210,40 @@ describe.skipIf(!!regMissing)('build with a registry: --push, type=registry, FRO
     } finally {
       await t2.cleanup();
       writeFileSync(join(ctxDir, 'a.txt'), 'hello from the context\n');
+    }
+  });
+});
+
+describe('build --insecure-registry', () => {
+  it('FROM and --push talk plain HTTP to a host named by --insecure-registry, HTTPS otherwise', async () => {
+    // A proxy that only records how it is asked: an absolute http:// URL (plain HTTP) or CONNECT (TLS).
+    const seen: string[] = [];
+    const proxy = http.createServer((req, res) => { seen.push(`${req.method} ${req.url}`); res.writeHead(502).end(); });
+    proxy.on('connect', (req, sock) => { seen.push(`CONNECT ${req.url}`); sock.end('HTTP/1.1 502 Bad Gateway\r\n\r\n'); });
+    const port = await new Promise<number>((r) => proxy.listen(0, '127.0.0.1', () => r((proxy.address() as AddressInfo).port)));
+    const env = { ...process.env, HTTP_PROXY: `http://127.0.0.1:${port}`, HTTPS_PROXY: `http://127.0.0.1:${port}`, NO_PROXY: '', HOME: t.dir, DOCKER_CONFIG: join(t.dir, 'docker') };
+    const ctx = join(t.dir, 'ctx-insecure');
+    mkdirSync(ctx, { recursive: true });
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM reg.example:5000/base:1\n');
+    try {
+      const build = (...extra: string[]) => runMain(['--store', t.root, 'build', ctx, '--progress', 'quiet', ...extra], { cwd: t.dir, env });
+      let r = await build('--insecure-registry', 'reg.example:5000');
+      expect(r.code).toBe(1);
+      expect(seen.some((s) => s.startsWith('GET http://reg.example:5000/v2/')), seen.join('\n')).toBe(true);
+      expect(seen.some((s) => s.startsWith('CONNECT'))).toBe(false);
+      seen.length = 0;
+      r = await build();
+      expect(r.code).toBe(1);
+      expect(seen.some((s) => s === 'CONNECT reg.example:5000'), seen.join('\n')).toBe(true);
+      // --push goes through the same options.
+      writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY Dockerfile /\n');
+      seen.length = 0;
+      r = await build('-t', 'reg.example:5000/app:1', '--push', '--insecure-registry', 'reg.example:5000');
+      expect(r.code).toBe(1);
+      expect(seen.some((s) => s.startsWith('GET http://reg.example:5000/v2/') || s.startsWith('HEAD http://reg.example:5000/v2/') || s.startsWith('POST http://reg.example:5000/v2/')), seen.join('\n')).toBe(true);
+      expect(seen.some((s) => s.startsWith('CONNECT'))).toBe(false);
+    } finally {
+      await new Promise((r) => proxy.close(r));
     }
   });
 });

@@ -11,6 +11,7 @@ import { parseBytes, usageError, type FlagSpec, type ParsedArgs } from '../args.
 import { storeRoot, type CliContext, type Command } from '../command.js';
 import { registerSource } from '../render.js';
 import { makeProgress, progressMode } from '../progress.js';
+import { insecureRegistries, REGISTRY_FLAGS } from '../../oci/cli-util.js';
 import type { DockerfileIR } from '../../ir/types.js';
 import type { BuildPlan } from '../../plan/plan.js';
 import type { BuildContext } from '../../plan/context.js';
@@ -39,6 +40,7 @@ export const BUILD_FLAGS: readonly FlagSpec[] = [
   { name: 'pids-limit', type: 'string', value: 'N', help: 'maximum number of processes in each RUN' },
   { name: 'allow', type: 'list', value: 'ENTITLEMENT', help: 'grant an entitlement: security.insecure (lets RUN --security=insecure run)' },
   { name: 'explain', type: 'bool', help: 'print why each step hit or missed the cache' },
+  ...REGISTRY_FLAGS,
 ];
 
 /** `--pull[=always|missing|never]` (bare `--pull` = always, as docker build). */
@@ -292,13 +294,14 @@ export const command: Command = {
     try {
       const { BuildExecutor } = await import('../../exec/build.js');
       const { normalizeReference } = await import('../../oci/reference.js');
+      const registry = { env: ctx.env, insecureRegistries: insecureRegistries(args, ctx), ...(args.str('authfile') ? { authFile: args.str('authfile')! } : {}) };
       const noCacheFilter = new Set(args.list('no-cache-filter').map((s) => s.toLowerCase()));
       const ex = new BuildExecutor(p.plan, {
         store, ...(p.context ? { context: p.context } : {}), dockerfileKey: p.dockerfileKey, dockerfileText: p.text,
         ...(p.tags[0] ? { scope: normalizeReference(p.tags[0]) } : {}),
         noCache: args.bool('no-cache'), noCacheFilter, labels, ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
         progress, signal: ctx.signal, pull: pullMode(args), lease, ...(network ? { network } : {}), secrets,
-        limits: runLimits(args), allowInsecure: entitlements(args).has('security.insecure'),
+        limits: runLimits(args), allowInsecure: entitlements(args).has('security.insecure'), registry,
       });
       try {
         result = await ex.run();
@@ -315,13 +318,13 @@ export const command: Command = {
       if (specs.length || args.bool('push')) {
         const { exportImage } = await import('../../oci/export.js');
         for (const spec of specs) {
-          await exportImage(store, result.manifest!, spec, { names: p.tags, signal: ctx.signal, stdout: ctx.stdout, ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}), registry: { env: ctx.env } });
+          await exportImage(store, result.manifest!, spec, { names: p.tags, signal: ctx.signal, stdout: ctx.stdout, ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}), registry });
         }
         if (args.bool('push')) {
           const { pushImage } = await import('../../oci/registry.js');
           for (const t of p.tags) {
             progress.info(`pushing ${t}`);
-            await pushImage(store, result.manifest!, normalizeReference(t), { signal: ctx.signal } as never);
+            await pushImage(store, result.manifest!, normalizeReference(t), { ...registry, signal: ctx.signal });
           }
         }
       }
