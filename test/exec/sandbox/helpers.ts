@@ -1,7 +1,8 @@
 /** Test helpers for the sandbox tests: fresh upper/work dirs, a run() that collects output. */
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { transformWithOxc } from 'vite';
 import { afterAll } from 'vitest';
 import { runSandbox, sandboxUnavailable, type SandboxResult, type SandboxSpec } from '../../../src/exec/sandbox/index.js';
 import { busyboxMissing, busyboxRootfs } from '../../helpers/busybox.js';
@@ -59,5 +60,23 @@ export function listTree(dir: string): string[] {
     }
   };
   walk('');
+  return out;
+}
+
+/**
+ * The sandbox modules transpiled to plain JS under node_modules/.cache/NAME, so a test can run
+ * them in a separate Node process (to SIGKILL it, or to see that it exits). Returns the directory;
+ * `src/exec/sandbox/index.js` inside it is the entry.
+ */
+export async function transpiledSandbox(name: string): Promise<string> {
+  const repo = join(dirname(new URL(import.meta.url).pathname), '..', '..', '..');
+  const out = join(repo, 'node_modules', '.cache', name);
+  const files = ['src/errors.ts', 'store/errors.ts', ...readdirSync(join(repo, 'src/exec/sandbox')).filter((f) => f.endsWith('.ts')).map((f) => `src/exec/sandbox/${f}`)];
+  for (const f of files) {
+    const res = await transformWithOxc(readFileSync(join(repo, f), 'utf8'), f, { lang: 'ts' });
+    mkdirSync(dirname(join(out, f)), { recursive: true });
+    writeFileSync(join(out, f.replace(/\.ts$/, '.js')), res.code);
+  }
+  writeFileSync(join(out, 'package.json'), '{"type":"module"}');
   return out;
 }

@@ -6,12 +6,11 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
-import { transformWithOxc } from 'vite';
+import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cleanupStale, runSandbox } from '../../../src/exec/sandbox/index.js';
 import { busyboxRootfs } from '../../helpers/busybox.js';
-import { freshUpper, listTree, scratchDir, sh, skipReason } from './helpers.js';
+import { freshUpper, listTree, scratchDir, sh, skipReason, transpiledSandbox } from './helpers.js';
 
 const CG = '/sys/fs/cgroup';
 const hasCgroupV1 = existsSync(`${CG}/memory/memory.limit_in_bytes`) && existsSync(`${CG}/pids/cgroup.procs`);
@@ -120,15 +119,7 @@ describe.skipIf(skipReason !== undefined)('sandbox: nothing left behind', () => 
 
   it('tsbuild SIGKILLed mid-RUN: the sandbox dies with it; cleanupStale() removes its cgroups and dirs', async () => {
     // Run the sandbox in a separate Node process (the sandbox modules, transpiled), then SIGKILL it.
-    const repo = join(dirname(new URL(import.meta.url).pathname), '..', '..', '..');
-    const out = join(repo, 'node_modules', '.cache', 'tsbuild-sandbox-test');
-    const files = ['src/errors.ts', 'store/errors.ts', ...readdirSync(join(repo, 'src/exec/sandbox')).filter((f) => f.endsWith('.ts')).map((f) => `src/exec/sandbox/${f}`)];
-    for (const f of files) {
-      const res = await transformWithOxc(readFileSync(join(repo, f), 'utf8'), f, { lang: 'ts' });
-      mkdirSync(dirname(join(out, f)), { recursive: true });
-      writeFileSync(join(out, f.replace(/\.ts$/, '.js')), res.code);
-    }
-    writeFileSync(join(out, 'package.json'), '{"type":"module"}');
+    const out = await transpiledSandbox('tsbuild-sandbox-test');
     const token = '876543';
     writeFileSync(join(out, 'runner.js'), `
       import { runSandbox } from './${relative(out, join(out, 'src/exec/sandbox/index.js'))}';

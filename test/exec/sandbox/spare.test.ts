@@ -5,13 +5,12 @@
  * never keeps a Node process alive.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { transformWithOxc } from 'vite';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { sandboxInitKind, spareInitPid } from '../../../src/exec/sandbox/index.js';
 import { busyboxRootfs } from '../../helpers/busybox.js';
-import { scratchDir, sh, skipReason } from './helpers.js';
+import { scratchDir, sh, skipReason, transpiledSandbox } from './helpers.js';
 
 const alive = (pid: number): boolean => {
   try { return !readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z'); } catch { return false; }
@@ -80,15 +79,7 @@ describe.skipIf(skipReason !== undefined)('sandbox: spare init', () => {
 
   it('a spare never keeps Node alive: a process that ran a RUN exits at once', async () => {
     if (await sandboxInitKind() !== 'c' || process.env.TSBUILD_SANDBOX_UNSHARE === 'util-linux') return;
-    const repo = join(dirname(new URL(import.meta.url).pathname), '..', '..', '..');
-    const out = join(repo, 'node_modules', '.cache', 'tsbuild-sandbox-spare-test');
-    const files = ['src/errors.ts', 'store/errors.ts', ...readdirSync(join(repo, 'src/exec/sandbox')).filter((f) => f.endsWith('.ts')).map((f) => `src/exec/sandbox/${f}`)];
-    for (const f of files) {
-      const res = await transformWithOxc(readFileSync(join(repo, f), 'utf8'), f, { lang: 'ts' });
-      mkdirSync(dirname(join(out, f)), { recursive: true });
-      writeFileSync(join(out, f.replace(/\.ts$/, '.js')), res.code);
-    }
-    writeFileSync(join(out, 'package.json'), '{"type":"module"}');
+    const out = await transpiledSandbox('tsbuild-sandbox-spare-test');
     writeFileSync(join(out, 'runner.js'), `
       import { runSandbox, spareInitPid } from './${relative(out, join(out, 'src/exec/sandbox/index.js'))}';
       const r = await runSandbox({ root: { dir: ${JSON.stringify(await busyboxRootfs())}, readonly: true }, argv: ['/bin/true'], env: [] });
