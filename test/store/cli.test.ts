@@ -1,8 +1,7 @@
 /** The store's CLI commands, run through main() against a temp store holding images made here. */
 import { readFile, writeFile } from 'node:fs/promises';
-import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { runMain } from '../helpers/cli.js';
 import { openStore, type FsStore } from '../../store/index.js';
 import { makeImage, tempStoreDir, type TestImage } from './image.js';
 import { humanDuration, humanSize, parseDuration, parseSize, table } from '../../src/cli/commands/images.js';
@@ -13,11 +12,8 @@ let store: FsStore;
 let app: TestImage;
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = new PassThrough(); const err = new PassThrough();
-  let o = ''; let e = '';
-  out.on('data', (d: Buffer) => { o += d; }); err.on('data', (d: Buffer) => { e += d; });
-  const code = await main(argv, { stdout: out, stderr: err, stdin: new PassThrough(), env: { TSBUILD_STORE: dir, HOME: dir }, cwd: dir, signal: new AbortController().signal });
-  return { code, out: o, err: e };
+  const r = await runMain(argv, { env: { TSBUILD_STORE: dir, HOME: dir }, cwd: dir });
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 beforeEach(async () => {

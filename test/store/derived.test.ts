@@ -7,9 +7,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, readdir, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { runMain } from '../helpers/cli.js';
 import { openStore, type FsStore } from '../../store/index.js';
 import { DERIVED_AREAS, sweepStatCache } from '../../store/derived.js';
 import { makeImage, tempStoreDir } from './image.js';
@@ -68,11 +67,8 @@ function deadPid(): number {
 }
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out = new PassThrough(); const err = new PassThrough();
-  let o = ''; let e = '';
-  out.on('data', (d: Buffer) => { o += d; }); err.on('data', (d: Buffer) => { e += d; });
-  const code = await main(argv, { stdout: out, stderr: err, stdin: new PassThrough(), env: { TSBUILD_STORE: dir, HOME: dir }, cwd: dir, signal: new AbortController().signal });
-  return { code, out: o, err: e };
+  const r = await runMain(argv, { env: { TSBUILD_STORE: dir, HOME: dir }, cwd: dir });
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 describe('inputs/v1', () => {
