@@ -10,10 +10,12 @@
  *
  * What a running build has written but not yet tagged, cached or added to its lease is kept by
  * time: anything written or touched (put of an existing blob bumps its mtime, as does
- * snapshots.ensure) after min(gc start, oldest live lease's creation) − 2 s is not swept. A blob is
- * swept by renaming it into tmp/ first and re-checking its mtime there: a put that bumped it just
- * before the rename is seen, one just after finds the blob gone and writes it again. So gc never
- * deletes what a running build uses, provided the build takes its lease before its first put.
+ * snapshots.ensure) after min(gc start, oldest live lease's creation) − 2 s is not swept, nor even
+ * moved. An older blob is swept by renaming it into tmp/ first and re-checking its mtime there: a
+ * put that bumped it just before the rename is seen (it is renamed back), one just after finds the
+ * blob gone and writes it again. A gc killed between the two renames leaves the blob in tmp/ under
+ * a name that says what it is; the next sweepTmp puts it back. So gc never deletes what a running
+ * build uses, provided the build takes its lease before its first put.
  *
  * Derived areas (derived.ts): inputs files are swept under the cache lock with the blobs (kept
  * while a live record names them); the stat cache and run caches after the locks are released
@@ -111,7 +113,12 @@ export async function runGc(s: FsStore, opts: GcOptions): Promise<GcResult> {
         if (st && st.mtimeMs < cutoff) { res.removedBlobs++; res.freedBytes += st.size; }
         continue;
       }
-      const trash = tempName(s.tmpDir, 'gc');
+      // Recent blobs are never moved (a build may be about to tag or cache them); an old one is moved
+      // aside under a name that says what it is, so a gc killed before deleting it or putting it
+      // back loses nothing: sweepTmp puts it back.
+      const st0 = await stat(p).catch(() => undefined);
+      if (!st0 || st0.mtimeMs >= cutoff) continue;
+      const trash = tempName(s.tmpDir, `gc-blob-${hex}`);
       try { await rename(p, trash); } catch (e) { if (errnoCode(e) === 'ENOENT') continue; throw e; }
       const st = await stat(trash);
       if (st.mtimeMs >= cutoff) { await rename(trash, p); continue; } // in use by a running build

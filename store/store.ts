@@ -42,6 +42,9 @@ import { ownerAlive, selfOwner } from './owner.js';
 import { FsRefStore } from './refs.js';
 import type { Descriptor, Digest, GcOptions, GcResult, Lease, Snapshots, Store, VerifyProblem } from './types.js';
 
+/** The temp name gc gives a blob it is about to delete (see gc.ts): `gc-blob-HEX.PID.START.RAND`. */
+export const GC_BLOB_TRASH = /^gc-blob-([0-9a-f]{64})\./;
+
 export const STORE_VERSION = 1;
 
 export interface OpenStoreOptions {
@@ -207,6 +210,7 @@ export class FsStore implements Store {
     return out;
   }
 
+  /** Temp entries of dead owners are removed; blobs a killed gc had moved aside are put back. */
   async sweepTmp(): Promise<number> {
     let n = 0;
     const sweepDir = async (dir: string): Promise<void> => {
@@ -216,6 +220,10 @@ export class FsStore implements Store {
         const o = tempOwner(name);
         // Entries without an owner tag are not ours to judge unless clearly stale (> 1 day).
         if (o ? ownerAlive(o) : await stat(join(dir, name)).then((s) => Date.now() - s.mtimeMs < 86_400_000, () => true)) continue;
+        // A blob a killed gc had moved aside (gc.ts): put back, whole (it was renamed, never
+        // rewritten); the next gc judges it again by its refs and mtime.
+        const g = GC_BLOB_TRASH.exec(name);
+        if (g && await rename(join(dir, name), join(this.root, 'blobs', 'sha256', g[1]!)).then(() => true, () => false)) { n++; continue; }
         await rm(join(dir, name), { recursive: true, force: true }).catch(() => undefined);
         n++;
       }

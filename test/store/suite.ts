@@ -4,7 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { appendFile, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, readdir, readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -379,6 +379,15 @@ export function storeSuite(open: (dir: string) => Promise<Store>): void {
       const live = await store.snapshots.tempDir('work');
       expect(await store.sweepTmp()).toBe(1);
       expect(await readdir(join(dir, 'tmp'))).toEqual([live.split('/').pop()]);
+    });
+    it('puts back a blob a killed gc had moved aside (gc-blob-HEX.PID.START.RAND)', async () => {
+      const x = await store.blobs.put('kept by a running build');
+      const child = spawnSync(process.execPath, ['-e', '0']);
+      const trash = `gc-blob-${x.digest.slice(7)}.${child.pid}.12345.0123456789ab`;
+      await rename(store.blobs.path(x.digest), join(dir, 'tmp', trash));
+      expect(await store.sweepTmp()).toBe(1);
+      expect(await readdir(join(dir, 'tmp'))).not.toContain(trash);
+      expect((await store.blobs.read(x.digest)).toString()).toBe('kept by a running build');
     });
   });
 
