@@ -22,10 +22,11 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MODERN, PEERS, docker2010, peerEnv } from '../scripts/peers.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bin = join(repo, 'bin', 'tsbuild.js');
-const peers = resolve(repo, '..', 'shared', 'peers');
+const peers = PEERS;
 
 function makeSmall(dir: string): void {
   for (let i = 0; i < 1000; i++) {
@@ -67,27 +68,26 @@ interface Peer { name: string; build: (ctx: string) => number; reset: () => void
 /** Docker BuildKit through the peers scripts: the 20.10 daemon, else the modern (0.25) one if running. */
 function buildkitPeer(): Peer | string {
   if (!existsSync(join(peers, 'docker-build.sh'))) return `${peers} is absent`;
-  if (existsSync('/usr/bin/docker') && existsSync('/usr/sbin/dockerd')) {
-    const r = spawnSync('bash', [join(peers, 'start-dockerd.sh')], { encoding: 'utf8', timeout: 120_000 });
+  const d2010 = docker2010();
+  if (d2010 && existsSync(d2010.cli)) {
+    const r = spawnSync('bash', [join(peers, 'start-dockerd.sh')], { encoding: 'utf8', timeout: 120_000, env: peerEnv() });
     if (r.status === 0) {
       return {
         name: 'BuildKit (docker 20.10)',
-        build: (ctx) => timeCmd('bash', [join(peers, 'docker-build.sh'), ctx, 'tsbbench:x', '-q'], { PEERS_NO_ENSURE: '1' }),
-        reset: () => { spawnSync('bash', [join(peers, 'reset-cache.sh'), 'docker']); },
+        build: (ctx) => timeCmd('bash', [join(peers, 'docker-build.sh'), ctx, 'tsbbench:x', '-q'], peerEnv({ PEERS_NO_ENSURE: '1' })),
+        reset: () => { spawnSync('bash', [join(peers, 'reset-cache.sh'), 'docker'], { env: peerEnv() }); },
       };
     }
   }
-  const modernSock = '/tmp/modern/docker.sock';
-  if (existsSync(modernSock) && existsSync('/tmp/modern/bin/docker')) {
-    const env = { DOCKER_HOST: `unix://${modernSock}`, DOCKER_CONFIG: '/tmp/modern/cli' };
-    const ok = spawnSync('/tmp/modern/bin/docker', ['version'], { env: { ...process.env, ...env } });
+  if (existsSync(MODERN.socket) && existsSync(MODERN.docker)) {
+    const ok = spawnSync(MODERN.docker, ['version'], { env: MODERN.env() });
     if (ok.status === 0) {
       return {
         name: 'BuildKit 0.25 (modern peer)',
-        build: (ctx) => timeCmd('bash', [join(peers, 'modern-build.sh'), ctx, 'tsbbench:x', '-q'], { MODERN_NO_ENSURE: '1', PROGRESS: 'quiet' }),
+        build: (ctx) => timeCmd('bash', [join(peers, 'modern-build.sh'), ctx, 'tsbbench:x', '-q'], peerEnv({ MODERN_NO_ENSURE: '1', PROGRESS: 'quiet' })),
         reset: () => {
-          spawnSync('/tmp/modern/bin/docker', ['rmi', '-f', 'tsbbench:x'], { env: { ...process.env, ...env } });
-          spawnSync('/tmp/modern/bin/docker', ['builder', 'prune', '-af'], { env: { ...process.env, ...env } });
+          spawnSync(MODERN.docker, ['rmi', '-f', 'tsbbench:x'], { env: MODERN.env() });
+          spawnSync(MODERN.docker, ['builder', 'prune', '-af'], { env: MODERN.env() });
         },
       };
     }

@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, copyFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runSandbox, sandboxInitKind, sandboxUnavailable } from '../src/exec/sandbox/index.js';
+import { PEERS, REPO, WORK, peerEnv } from '../scripts/peers.js';
 
 function rootfs(dir: string): void {
   mkdirSync(join(dir, 'bin'), { recursive: true });
@@ -65,12 +66,12 @@ export default async function (report: (line: string) => void): Promise<void> {
 }
 
 async function versusBuildkit(report: (line: string) => void, base: string): Promise<void> {
-  const peers = join(process.cwd(), '../shared/peers');
+  const peers = PEERS;
   if (!existsSync(join(peers, 'modern-build.sh'))) { report('vs BuildKit: skipped (../shared/peers absent)'); return; }
-  const st = spawnSync('bash', [join(peers, 'start-modern-buildkit.sh')], { encoding: 'utf8', timeout: 300_000 });
+  const st = spawnSync('bash', [join(peers, 'start-modern-buildkit.sh')], { encoding: 'utf8', timeout: 300_000, env: peerEnv() });
   if (st.status !== 0) { report(`vs BuildKit: skipped (start-modern-buildkit.sh: ${(st.stderr || st.stdout).trim().split('\n').pop()})`); return; }
-  const store = process.env.BENCH_STORE ?? '/tmp/tsbuild-diff/store';
-  const tsb = join(process.cwd(), 'bin/tsbuild.js');
+  const store = process.env.BENCH_STORE ?? join(WORK, 'store'); // the differential harness's store (busybox:latest)
+  const tsb = join(REPO, 'bin/tsbuild.js');
   if (spawnSync('node', [tsb, 'inspect', 'busybox:latest', '--store', store]).status !== 0) {
     report(`vs BuildKit: skipped (busybox:latest not in ${store}; run the differential harness once)`); return;
   }
@@ -88,7 +89,7 @@ async function versusBuildkit(report: (line: string) => void, base: string): Pro
   };
   const builders = {
     tsbuild: (d: string) => time('node', [tsb, 'build', d, '-t', 'bench-sbx:1', '--store', store, '--no-cache', '--progress', 'quiet']),
-    buildkit: (d: string) => time('bash', [join(peers, 'modern-build.sh'), d, 'bench-sbx:1', '--no-cache'], { PROGRESS: 'quiet' }),
+    buildkit: (d: string) => time('bash', [join(peers, 'modern-build.sh'), d, 'bench-sbx:1', '--no-cache'], peerEnv({ PROGRESS: 'quiet' })),
   };
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

@@ -19,12 +19,13 @@
  *   --builder modern|docker   modern (default): BuildKit 0.25 / Dockerfile 1.19 from
  *                             ../shared/peers/modern-build.sh (the behaviour reference);
  *                             docker: bookworm dockerd 20.10's BuildKit (../shared/peers/docker-build.sh)
- *   --store DIR               tsbuild store (default /tmp/tsbuild-diff/store); busybox:latest is loaded
- *                             into it (and into the daemon) from /tmp/peers/base/busybox-docker.tar
- *                             (../shared/peers/make-bases.sh) so both builders start from the same bytes;
+ *   --store DIR               tsbuild store (default $TMPDIR/tsbuild-diff/store); busybox:latest is loaded
+ *                             into it (and into the daemon) from make-bases.sh's busybox-docker.tar
+ *                             (../shared/peers/make-bases.sh, in $BASE: scripts/peers.ts) so both builders
+ *                             start from the same bytes;
  *                             debian:bookworm likewise, for cases whose Dockerfile uses it
  *   --no-cache                pass --no-cache to both builders
- *   --keep                    keep the saved archives under /tmp/tsbuild-diff/out/CASE
+ *   --keep                    keep the saved archives under $TMPDIR/tsbuild-diff/out/CASE
  *   --time                    instead of comparing: time cold (--no-cache) and fully cached no-op builds
  *                             of the named cases (3 runs each, medians) and print the ratios
  *   --mtimes                  list mtime differences too (one line each)
@@ -35,18 +36,17 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import tar from 'tar-stream';
+import { BASE_ARCHIVES, MODERN, PEERS, REPO, WORK, docker2010, peerEnv } from './peers.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ROOT = REPO;
 const CASES = join(ROOT, 'testdata', 'differential');
-const PEERS = resolve(ROOT, '..', 'shared', 'peers');
-const BASE_ARCHIVE = '/tmp/peers/base/busybox-docker.tar';
-const DEBIAN_ARCHIVE = '/tmp/peers/base/debian-docker.tar';
-const WORK = '/tmp/tsbuild-diff';
+const BASE_ARCHIVE = BASE_ARCHIVES.busybox;
+const DEBIAN_ARCHIVE = BASE_ARCHIVES.debian;
 
 // ---------------------------------------------------------------------------------------------
 // archives and layers
@@ -310,15 +310,13 @@ interface Opts {
 
 function daemon(o: Opts): { bin: string; env: NodeJS.ProcessEnv; build: string } {
   if (o.builder === 'modern') {
-    return {
-      bin: '/tmp/modern/bin/docker',
-      env: { ...process.env, DOCKER_HOST: 'unix:///tmp/modern/docker.sock', DOCKER_CONFIG: '/tmp/modern/cli', MODERN_NO_ENSURE: '1' },
-      build: join(PEERS, 'modern-build.sh'),
-    };
+    return { bin: MODERN.docker, env: MODERN.env({ MODERN_NO_ENSURE: '1' }), build: join(PEERS, 'modern-build.sh') };
   }
+  const d = docker2010();
+  if (!d) throw new Error(`${join(PEERS, 'env.sh')} does not name the docker 20.10 peer (DOCKER_HOST, PEERS_DOCKER)`);
   return {
-    bin: '/usr/bin/docker',
-    env: { ...process.env, DOCKER_HOST: 'unix:///tmp/peers/docker/docker.sock', PEERS_NO_ENSURE: '1' },
+    bin: d.cli,
+    env: peerEnv({ DOCKER_HOST: d.host, PEERS_NO_ENSURE: '1' }),
     build: join(PEERS, 'docker-build.sh'),
   };
 }
@@ -339,11 +337,11 @@ function setup(o: Opts): void {
   const d = daemon(o);
   if (!run(d.bin, ['version'], d.env).ok) {
     const start = o.builder === 'modern' ? 'start-modern-buildkit.sh' : 'start-dockerd.sh';
-    const r = run('bash', [join(PEERS, start)]);
+    const r = run('bash', [join(PEERS, start)], peerEnv());
     if (!r.ok) throw new Error(`cannot start the daemon: ${r.out}`);
   }
   if (!existsSync(BASE_ARCHIVE)) {
-    const r = run('bash', [join(PEERS, 'make-bases.sh')]);
+    const r = run('bash', [join(PEERS, 'make-bases.sh')], peerEnv());
     if (!r.ok) throw new Error(`make-bases.sh failed: ${r.out}`);
   }
   ensureBase(o, 'busybox:latest', BASE_ARCHIVE);
