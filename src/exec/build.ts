@@ -429,8 +429,7 @@ export class BuildExecutor {
         return { key, fs };
       }
       // The previous record of this line only serves to explain the miss: with --no-cache the
-      // reason is fixed, so skip the lookup (findBySource reads the whole cache log: ~80 ms a step
-      // on a store with a few thousand records).
+      // reason is fixed, so skip the lookup (findBySource scans the whole cache log).
       let reasons: string[];
       if (noCache) reasons = ['--no-cache'];
       else {
@@ -1335,16 +1334,16 @@ async function fetchURL(url: string, dir: string, checksum: string | undefined, 
   const { createWriteStream } = await import('node:fs');
   // The registry's HTTP client, not fetch: it honours HTTPS_PROXY/NO_PROXY and trusts the system
   // bundle and NODE_EXTRA_CA_CERTS (which the `tsbuild` launcher keeps out of Node's start-up).
-  const { httpRequest, discard } = await import('../oci/http.js');
+  const { httpRequest, discard, redirectTarget } = await import('../oci/http.js');
   let res: Awaited<ReturnType<typeof httpRequest>>;
   try {
     let at = new URL(url);
     for (let hops = 0; ; hops++) {
       res = await httpRequest({ method: 'GET', url: at, signal });
-      const loc = res.headers.location;
-      if (![301, 302, 303, 307, 308].includes(res.status) || !loc || hops >= 20) break;
+      const next = hops < 20 ? redirectTarget(res) : undefined;
+      if (!next) break;
       discard(res);
-      at = new URL(loc, at);
+      at = next;
     }
   } catch (e) {
     throw new TsbError('TSB4020', `failed to fetch ${url}`, { span, cause: e, hint: 'check the URL and that the server is reachable.' });

@@ -176,6 +176,14 @@ export async function readBody(res: HttpResponse, limit = 16 << 20): Promise<Buf
 }
 
 /** Drain and discard a body so the connection can be reused. */
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/** Where a redirect reply sends a GET or HEAD (undefined when the reply is not a redirect). */
+export function redirectTarget(res: HttpResponse): URL | undefined {
+  const loc = res.headers.location;
+  return REDIRECTS.has(res.status) && loc ? new URL(loc, res.url) : undefined;
+}
+
 export function discard(res: HttpResponse): void {
   res.body.resume();
 }

@@ -30,7 +30,7 @@ import {
   readImage, validateConfig, validateIndex, validateManifest, lookupName, withLease, DEFAULT_PLATFORM, type ReadImage,
 } from './image.js';
 import { parseReference, type Reference } from './reference.js';
-import { discard, httpRequest, isLoopback, readBody, type HttpResponse } from './http.js';
+import { discard, httpRequest, isLoopback, readBody, redirectTarget, type HttpResponse } from './http.js';
 import { getCredentials, type AuthFileOptions, type Credentials } from './auth.js';
 import { compressedKey, decompressStream } from './compress.js';
 import { putVerified } from './archive.js';
@@ -204,9 +204,10 @@ export class RegistryClient {
         }
         return res401(this.domain, url);
       }
-      if ((method === 'GET' || method === 'HEAD') && [301, 302, 303, 307, 308].includes(res.status) && res.headers.location) {
+      const next = method === 'GET' || method === 'HEAD' ? redirectTarget(res) : undefined;
+      if (next) {
         discard(res);
-        url = new URL(res.headers.location, url);
+        url = next;
         continue;
       }
       if ((res.status === 429 || res.status >= 500) && attempt < attempts && (method === 'GET' || method === 'HEAD' || Buffer.isBuffer(init.body))) {

@@ -283,7 +283,9 @@ describe('ADD', () => {
     const { createHash } = await import('node:crypto');
     const body = 'remote content\n';
     const server = http.createServer((req, res) => {
-      if (req.url === '/file.txt') { res.writeHead(200, { 'last-modified': 'Wed, 21 Oct 2015 07:28:00 GMT' }); res.end(body); } else { res.writeHead(404); res.end(); }
+      if (req.url === '/file.txt') { res.writeHead(200, { 'last-modified': 'Wed, 21 Oct 2015 07:28:00 GMT' }); res.end(body); }
+      else if (req.url === '/moved') { res.writeHead(302, { location: '/file.txt' }); res.end(); }
+      else { res.writeHead(404); res.end(); }
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const port = (server.address() as { port: number }).port;
@@ -298,6 +300,10 @@ describe('ADD', () => {
       expect(bad.stderr).toContain('digest mismatch');
       const nf = await build({ Dockerfile: `FROM scratch\nADD http://127.0.0.1:${port}/nope /x\n` });
       expect(nf.code).toBe(1);
+      // A redirect is followed (the checksum is of what it leads to).
+      const moved = await build({ Dockerfile: `FROM scratch\nADD --checksum=sha256:${sum} http://127.0.0.1:${port}/moved /r/\n` });
+      expect(moved.code, moved.stderr).toBe(0);
+      expect((await files(moved.store)).some((x) => x.startsWith('/r/'))).toBe(true);
     } finally { server.close(); }
   });
 });
