@@ -175,18 +175,11 @@ export function shortId(digest: string | undefined, noTrunc = false): string {
 export function displayName(name: string): { repository: string; tag: string; digest?: string } {
   // Stored names are normalized (or foreign names as given): splitting is enough, and much cheaper
   // than re-validating 10,000 names for a listing.
-  let rest = name;
-  let digest: string | undefined;
-  const at = rest.indexOf('@');
-  if (at >= 0) { digest = rest.slice(at + 1); rest = rest.slice(0, at); }
-  let tag = '<none>';
-  const colon = rest.lastIndexOf(':');
-  if (colon > rest.lastIndexOf('/')) { tag = rest.slice(colon + 1); rest = rest.slice(0, colon); }
-  if (rest.startsWith('docker.io/')) {
-    rest = rest.slice('docker.io/'.length);
-    if (rest.startsWith('library/') && rest.indexOf('/', 'library/'.length) < 0) rest = rest.slice('library/'.length);
-  }
-  return digest !== undefined ? { repository: rest, tag, digest } : { repository: rest, tag };
+  const c = new Int32Array(4);
+  splitName(name, c);
+  const repository = name.slice(c[0], c[1]);
+  const tag = c[2] < 0 ? '<none>' : name.slice(c[2], c[3]);
+  return c[3] < name.length ? { repository, tag, digest: name.slice(c[3] + 1) } : { repository, tag };
 }
 
 /** End of a stored name before any `@digest`. */
@@ -408,67 +401,8 @@ export const command: Command = {
       if (i === 1) { const c = parts(r); return c[2] < 0 ? 6 : c[3] - c[2]; }
       return cellOf(r, i).length; // strings kept per image: nothing made
     };
-    ctx.stdout.write(imageTable(header, count, k, (r) => t.image[at(r)]!, parts, (r) => t.names[at(r)]!, cellOf, widthOf, nImg));
+    ctx.stdout.write(tableRows(header, count, cellOf, widthOf));
     return 0;
   },
 };
 
-/**
- * tableRows() for `images`, byte for byte, with the columns after TAG (digest, ID, created, size:
- * the same for every name of an image) laid out once per image instead of once per name. Falls
- * back to tableRows when a cell is empty or a line would need trimming (the cases where tableRows
- * does more than pad and join).
- */
-function imageTable(
-  header: readonly string[], count: number, k: number, imageOf: (r: number) => number, parts: (r: number) => Int32Array,
-  nameOf: (r: number) => string, cellOf: (r: number, i: number) => string, widthOf: (r: number, i: number) => number, nImg: number,
-): Buffer {
-  const n = header.length;
-  const w = header.map((h) => h.length);
-  const used = new Uint8Array(nImg);
-  for (let r = 0; r < count; r++) {
-    const c = parts(r);
-    if (c[1] - c[0] > w[0]!) w[0] = c[1] - c[0];
-    const tl = c[2] < 0 ? 6 : c[3] - c[2];
-    if (tl > w[1]!) w[1] = tl;
-    if (c[1] === c[0] || tl === 0) return tableRows(header, count, cellOf, widthOf);
-    const img = imageOf(r);
-    if (!used[img]) {
-      used[img] = 1;
-      for (let i = 2; i < n; i++) {
-        const l = widthOf(r, i);
-        if (l === 0) return tableRows(header, count, cellOf, widthOf);
-        if (i < n - 1 && l > w[i]!) w[i] = l;
-      }
-      const last = cellOf(r, n - 1);
-      const ch = last.charCodeAt(last.length - 1);
-      if (ch <= 32 || ch > 127) return tableRows(header, count, cellOf, widthOf);
-    }
-  }
-  const spaces = ' '.repeat(Math.max(...w) + 3);
-  const sp = (m: number): string => spaces.slice(0, m);
-  const tails: (string | undefined)[] = new Array<string | undefined>(nImg);
-  const tailOf = (r: number): string => {
-    const img = imageOf(r);
-    let s = tails[img];
-    if (s === undefined) {
-      s = '';
-      for (let i = 2; i < n; i++) { const c = cellOf(r, i); s += i < n - 1 ? c + sp(w[i]! - c.length + 3) : c; }
-      tails[img] = s;
-    }
-    return s;
-  };
-  let head = '';
-  for (let i = 0; i < n; i++) head += i < n - 1 ? header[i]! + sp(w[i]! - header[i]!.length + 3) : header[i]!;
-  const out: string[] = [head.trimEnd() + '\n'];
-  let chunk = '';
-  for (let r = 0; r < count; r++) {
-    const c = parts(r);
-    const name = nameOf(r);
-    const tag = c[2] < 0 ? '<none>' : name.slice(c[2], c[3]);
-    chunk += name.slice(c[0], c[1]) + sp(w[0]! - (c[1] - c[0]) + 3) + tag + sp(w[1]! - tag.length + 3) + tailOf(r) + '\n';
-    if (chunk.length > 16384) { out.push(chunk); chunk = ''; }
-  }
-  out.push(chunk);
-  return Buffer.from(out.join(''), 'utf8');
-}
