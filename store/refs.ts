@@ -158,7 +158,6 @@ function summaryOf(d: Descriptor): ImageSummary {
 }
 
 /** One name as `images` lists it (RefStore.list() without the descriptor). */
-export interface RefListing { name: string; digest: Digest; config: Digest | undefined; created: string | undefined; size: number }
 
 /**
  * Every name as `images` lists it, in columns: names[i] (in listing order: newest image first, then
@@ -323,26 +322,10 @@ export class FsRefStore implements RefStore {
     });
   }
 
-  /**
-   * What `images` shows, per name, straight from index.json's annotations: no descriptor copies
-   * (list() strips the internal annotations off a copy of each), so a 10,000-tag listing makes
-   * one small object per name.
-   */
-  async listings(): Promise<RefListing[]> {
-    const out: RefListing[] = [];
-    for (const m of (await this.readIndex()).manifests) {
-      const a = m.annotations;
-      const name = a?.[REF_NAME];
-      if (name === undefined) continue;
-      out.push({ name, digest: m.digest, config: a![A_CONFIG], created: a![A_CREATED], size: Number(a![A_SIZE] ?? 0) });
-    }
-    return out;
-  }
-
   get listingFile(): string { return join(dirname(this.lockDir), `refs-listing.v${LISTING_VERSION}`); }
 
   /**
-   * listings() in columns (RefListingTable), from the listing snapshot when it matches index.json
+   * What `images` shows, in columns (RefListingTable), from the listing snapshot when it matches index.json
    * (one small read of index.json's tail), else from index.json (and the snapshot is rewritten).
    */
   async listingTable(): Promise<RefListingTable> {

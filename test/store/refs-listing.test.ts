@@ -6,7 +6,7 @@ import { readFile, rename, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type FsStore } from '../../store/index.js';
-import { listingTableOf, type RefListingTable } from '../../store/refs.js';
+import { A_CONFIG, A_CREATED, A_SIZE, REF_NAME, listingTableOf, type RefListingTable } from '../../store/refs.js';
 import { makeImage, tempStoreDir, type TestImage } from './image.js';
 
 let dir: string;
@@ -27,7 +27,12 @@ const snapshot = () => join(dir, 'tsbuild', 'v1', 'refs-listing.v1');
 
 /** Ground truth from index.json itself, row by row. */
 async function truth(): Promise<unknown[]> {
-  const rows = (await store.refs.listings()).sort((x, y) => ((x.created ?? '') < (y.created ?? '') ? 1 : (x.created ?? '') > (y.created ?? '') ? -1 : x.name < y.name ? -1 : 1));
+  const listed = (await store.refs.readIndex()).manifests.flatMap((m) => {
+    const a = m.annotations ?? {};
+    const name = a[REF_NAME];
+    return name === undefined ? [] : [{ name, digest: m.digest, config: a[A_CONFIG], created: a[A_CREATED], size: Number(a[A_SIZE] ?? 0) }];
+  });
+  const rows = listed.sort((x, y) => ((x.created ?? '') < (y.created ?? '') ? 1 : (x.created ?? '') > (y.created ?? '') ? -1 : x.name < y.name ? -1 : 1));
   return rows.map((r) => ({ name: r.name, digest: r.digest, config: r.config ?? null, created: r.created ?? null, size: r.size }));
 }
 
