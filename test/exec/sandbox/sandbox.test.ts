@@ -253,7 +253,8 @@ describe.skipIf(skipReason !== undefined)('sandbox: terminal', () => {
       argv: ['/bin/sh', '-c', '[ -t 0 ] && [ -t 1 ] && echo is-a-tty; stty size; read line; echo got:$line'],
       env: ['PATH=/bin'],
       tty: { input, rows: 30, cols: 100 },
-      onStdout: (b) => { out += b; if (out.includes('30 100') && !out.includes('sent')) { out += '(sent)'; input.write('hello\n'); } },
+      // Send once the whole `stty size` line is out (a pty may deliver "30 100" and its "\r\n" apart).
+      onStdout: (b) => { out += b; if (out.replace(/\r/g, '').includes('30 100\n') && !out.includes('sent')) { out += '(sent)'; input.write('hello\n'); } },
     });
     expect(r.exitCode).toBe(0);
     expect(out.replace(/\r/g, '')).toMatch(/is-a-tty\n30 100\n\(sent\)(hello\n)?got:hello\n/);
