@@ -172,7 +172,11 @@ describe('podman (when installed)', () => {
       const out = join(t.dir, `podman-${type}.tar`);
       await exportImage(t.store, d, parseOutputSpec(`type=${type},dest=${out},name=tsbuild-podman-test:1`));
       execFileSync('podman', ['load', '-i', out], { encoding: 'utf8' });
-      expect(execFileSync('podman', ['run', '--rm', 'tsbuild-podman-test:1'], { encoding: 'utf8' })).toBe('hello from tsbuild\n');
+      // Flags this kind of host needs (../shared/peers README): crun refuses hybrid cgroups (runc
+      // works), and podman's default 1048576 open files exceeds a hard limit without CAP_SYS_RESOURCE.
+      const runArgs = [...(has('runc') ? ['--runtime', 'runc'] : []), 'run', '--rm', '--network', 'none',
+        '--ulimit', 'nofile=16384:16384', '--ulimit', 'nproc=16384:16384', 'tsbuild-podman-test:1'];
+      expect(execFileSync('podman', runArgs, { encoding: 'utf8' })).toBe('hello from tsbuild\n');
       execFileSync('podman', ['rmi', '-f', 'tsbuild-podman-test:1']);
     }
   });
