@@ -12,14 +12,14 @@
  * Reads verify: read()/readJSON() hash the whole blob; open() hashes as it streams and fails at the
  * end (before 'end') on a mismatch. A mismatch is TSB5005 naming the blob and its path.
  */
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, readFile, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { LRUCache } from 'lru-cache';
 import { TsbError, errnoCode } from './errors.js';
-import { E, fsyncDir, ioError, tempName } from './fsutil.js';
+import { E, crypto, fsyncDir, ioError, stream, tempName } from './fsutil.js';
 import type { BlobSource, BlobStore, Digest, PutOptions } from './types.js';
 
 const DIGEST_RE = /^sha256:([a-f0-9]{64})$/;
@@ -102,7 +102,7 @@ export class FsBlobStore implements BlobStore {
     await this.beforeWrite();
     const src = toChunks(data);
     if (src instanceof Uint8Array) {
-      const digest = `sha256:${createHash('sha256').update(src).digest('hex')}`;
+      const digest = `sha256:${crypto().createHash('sha256').update(src).digest('hex')}`;
       this.check(digest, src.length, opts);
       const p = this.path(digest);
       const st = await stat(p).catch(() => undefined);
@@ -180,7 +180,7 @@ export class FsBlobStore implements BlobStore {
       if (errnoCode(e) === 'ENOENT') throw notFound(digest);
       throw ioError(e, 'reading a blob', p);
     }
-    const actual = `sha256:${createHash('sha256').update(buf).digest('hex')}`;
+    const actual = `sha256:${crypto().createHash('sha256').update(buf).digest('hex')}`;
     if (actual !== digest) throw corruptBlob(digest, p, actual);
     return buf;
   }
@@ -200,8 +200,8 @@ export class FsBlobStore implements BlobStore {
 
   open(digest: Digest): Readable {
     const p = this.path(digest);
-    const hash = createHash('sha256');
-    const out = new Transform({
+    const hash = crypto().createHash('sha256');
+    const out = new (stream().Transform)({
       transform(chunk: Buffer, _enc, cb) { hash.update(chunk); cb(null, chunk); },
       flush(cb) {
         const actual = `sha256:${hash.digest('hex')}`;
@@ -218,7 +218,7 @@ export class FsBlobStore implements BlobStore {
   /** Re-hash a blob file (verify): the actual digest, or undefined if it is gone. */
   async hashFile(digest: Digest): Promise<string | undefined> {
     const p = this.path(digest);
-    const hash = createHash('sha256');
+    const hash = crypto().createHash('sha256');
     try {
       for await (const chunk of createReadStream(p, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
     } catch (e) {
@@ -267,7 +267,7 @@ class FsBlobSink implements BlobSink {
     private readonly store: FsBlobStore, private fh: FileHandle | undefined, private readonly tmp: string,
     private readonly opts: PutOptions, private readonly knownDigest?: Digest,
   ) {
-    this.hash = knownDigest === undefined ? createHash('sha256') : undefined;
+    this.hash = knownDigest === undefined ? crypto().createHash('sha256') : undefined;
   }
 
   async write(b: Uint8Array): Promise<void> {

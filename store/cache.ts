@@ -376,6 +376,73 @@ export class FsCacheIndex implements CacheIndex {
     });
   }
 
+  /** Hits of many keys in one locked append (a memoized no-op build: store/types.ts CacheIndex). */
+  async touchMany(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.locked(async () => {
+      const at = new Date().toISOString();
+      const lines = [...new Set(keys)].filter((k) => this.slots.has(k)).map((k) => `T\t${k}\t${at}`);
+      if (lines.length) await this.append(lines, false);
+    });
+  }
+
+  /** `<inode>:<size>` of the log now (CacheIndex.position). */
+  async position(): Promise<string> {
+    try {
+      const st = await stat(this.file);
+      return `${st.ino}:${st.size}`;
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return 'none';
+      throw ioError(e, 'reading the cache index', this.file);
+    }
+  }
+
+  /**
+   * Whether any of `keys` was put again or removed since `pos` (CacheIndex.changedSince): the
+   * log's lines after pos are read (at most maxTail bytes) and put/delete lines of those keys
+   * looked for; hits (T lines) do not count. A compacted (new inode), shortened or unreadable log,
+   * or a longer tail, counts as changed: the caller then does the full work.
+   */
+  async changedSince(pos: string, keys: ReadonlySet<string>, maxTail = 1 << 20): Promise<boolean> {
+    const m = /^(\d+):(\d+)$/.exec(pos);
+    if (!m) return true;
+    let fh;
+    try { fh = await open(this.file, 'r'); } catch { return true; }
+    try {
+      const st = await fh.stat();
+      const from = Number(m[2]);
+      if (String(st.ino) !== m[1] || st.size < from || st.size - from > maxTail) return true;
+      if (st.size === from) return false;
+      const buf = Buffer.allocUnsafe(st.size - from);
+      let got = 0;
+      while (got < buf.length) {
+        const { bytesRead } = await fh.read(buf, got, buf.length - got, from + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      let start = 0;
+      for (;;) {
+        const nl = buf.indexOf(10, start);
+        if (nl < 0 || nl >= got) break;
+        const kind = buf[start];
+        if (kind === 0x50 /* P */ || kind === 0x44 /* D */) {
+          // The key is the second field; a torn line that cannot be read counts as a change.
+          const t1 = buf.indexOf(9, start);
+          if (t1 < 0 || t1 > nl) return true;
+          let t2 = buf.indexOf(9, t1 + 1);
+          if (t2 < 0 || t2 > nl) t2 = nl;
+          if (keys.has(buf.toString('utf8', t1 + 1, t2))) return true;
+        } else if (kind !== 0x54 /* T */ && nl > start) return true;
+        start = nl + 1;
+      }
+      return false;
+    } catch {
+      return true;
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+
   async delete(keys: readonly string[]): Promise<number> {
     if (keys.length === 0) return 0;
     return this.locked(() => this.deleteLocked(keys));

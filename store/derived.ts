@@ -11,7 +11,10 @@
  *                                             build context)              atime and mtime) for STATCACHE_MAX_AGE_MS, then the
  *                                                                         least recently used go until the area fits
  *                                                                         STATCACHE_MAX_BYTES
- *   runcache    tsbuild/runcache/v1           <name>/ (RUN --mount=       kept by `store gc`; `cache prune` removes those unused
+ *   memo        tsbuild/memo/v1               <64 hex>.json (one per      as statcache (same limits, its own budget)
+                                            build request: src/exec/
+                                            memo.ts)
+  runcache    tsbuild/runcache/v1           <name>/ (RUN --mount=       kept by `store gc`; `cache prune` removes those unused
  *                                             type=cache dirs),           for RUNCACHE_UNUSED_MS (or the --filter until
  *                                             private-XXXXXX scratch dirs duration), `cache prune --all` removes all (subject to
  *                                                                         --filter until), as `docker builder prune` treats
@@ -53,6 +56,7 @@ export const DERIVED_VERSION = 1;
 export const DERIVED_AREAS = {
   inputs: `tsbuild/inputs/v${DERIVED_VERSION}`,
   statcache: `tsbuild/statcache/v${DERIVED_VERSION}`,
+  memo: `tsbuild/memo/v${DERIVED_VERSION}`,
   runcache: `tsbuild/runcache/v${DERIVED_VERSION}`,
   snapshots: `snapshots/v${DERIVED_VERSION}`,
 } as const;
@@ -137,10 +141,13 @@ async function drop(p: string, res: AreaResult, dry: boolean, size?: number): Pr
   res.freedBytes += bytes;
 }
 
-/** statcache/v1: unused for STATCACHE_MAX_AGE_MS, then least recently used beyond STATCACHE_MAX_BYTES. */
+/**
+ * statcache/v1 (and memo/v1, area = 'memo'): unused for STATCACHE_MAX_AGE_MS, then least recently
+ * used beyond STATCACHE_MAX_BYTES.
+ */
 export async function sweepStatCache(h: DerivedHost, cutoff: number, dry: boolean,
-  limits: { maxAgeMs?: number; maxBytes?: number } = {}): Promise<AreaResult> {
-  const dir = join(h.root, DERIVED_AREAS.statcache);
+  limits: { maxAgeMs?: number; maxBytes?: number } = {}, area: 'statcache' | 'memo' = 'statcache'): Promise<AreaResult> {
+  const dir = join(h.root, DERIVED_AREAS[area]);
   const res: AreaResult = { removed: 0, freedBytes: 0, kept: 0 };
   const now = Date.now();
   const maxAge = limits.maxAgeMs ?? STATCACHE_MAX_AGE_MS;

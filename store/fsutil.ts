@@ -4,8 +4,8 @@
  * (temp + fsync + rename + fsync dir), and errno → coded TsbError mapping.
  */
 import { isAscii } from 'node:buffer';
-import { randomBytes } from 'node:crypto';
 import { constants as C } from 'node:fs';
+import { createRequire } from 'node:module';
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { TsbError, errnoCode } from './errors.js';
@@ -46,13 +46,37 @@ export function ioError(err: unknown, what: string, path: string): TsbError {
   });
 }
 
+let cryptoMod: typeof import('node:crypto') | undefined;
+let streamMod: typeof import('node:stream') | undefined;
+/**
+ * node:crypto and node:stream, loaded on first use (why): loading each costs ~5 ms of a command's
+ * start-up, and the commands that only read the store (images, cache ls, a memoized no-op build)
+ * never hash or stream a blob.
+ */
+export function crypto(): typeof import('node:crypto') {
+  return cryptoMod ??= createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
+}
+export function stream(): typeof import('node:stream') {
+  return streamMod ??= createRequire(import.meta.url)('node:stream') as typeof import('node:stream');
+}
+
+/**
+ * `bytes` random bytes as hex, from Math.random: for names that must not collide (temp files,
+ * lock owners, lease ids: each also carries its pid and start time), never for secrets.
+ */
+export function uniqueHex(bytes: number): string {
+  let s = '';
+  while (s.length < 2 * bytes) s += Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0');
+  return s.slice(0, 2 * bytes);
+}
+
 /**
  * A unique temp name in `dir` that embeds the owner (`pid.start`), e.g. `blob.1234.98765.ab12…`.
  * sweepTmp() removes entries whose owner process is gone.
  */
 export function tempName(dir: string, prefix: string): string {
   const o = selfOwner();
-  return join(dir, `${prefix}.${o.pid}.${o.start}.${randomBytes(6).toString('hex')}`);
+  return join(dir, `${prefix}.${o.pid}.${o.start}.${uniqueHex(6)}`);
 }
 
 /** Owner `{pid, start}` parsed from a temp name made by tempName, if it has one. */

@@ -148,9 +148,10 @@ export async function runGc(s: FsStore, opts: GcOptions): Promise<GcResult> {
   })));
   const { cutoff, inputs, ...out } = res;
   const statcache = await sweepStatCache(s, cutoff, dry);
+  const memo = await sweepStatCache(s, cutoff, dry, {}, 'memo');
   const runcache = await sweepRunCaches(s, opts.runCaches ?? 'keep', dry);
-  out.freedBytes += statcache.freedBytes + runcache.freedBytes;
-  out.areas = { inputs, statcache, runcache: { removed: runcache.removed, freedBytes: runcache.freedBytes, kept: runcache.kept } };
+  out.freedBytes += statcache.freedBytes + memo.freedBytes + runcache.freedBytes;
+  out.areas = { inputs, statcache, memo, runcache: { removed: runcache.removed, freedBytes: runcache.freedBytes, kept: runcache.kept } };
   if (runcache.busy) out.runCachesBusy = true;
   return out;
 }

@@ -18,10 +18,9 @@
  * taken once per holder. Waiters poll with jittered backoff (1–25 ms): fair enough for 8 processes,
  * and a lock is only ever held for one small read-modify-write.
  */
-import { randomBytes } from 'node:crypto';
 import { readlink, symlink, unlink } from 'node:fs/promises';
 import { TsbError, errnoCode } from './errors.js';
-import { E, ioError, sleep } from './fsutil.js';
+import { E, ioError, sleep, uniqueHex } from './fsutil.js';
 import { ownerAlive, selfOwner, type Owner } from './owner.js';
 
 function parseTarget(t: string): (Owner & { token: string }) | undefined {
@@ -51,7 +50,7 @@ async function readOwner(path: string): Promise<string | undefined> {
 /** Remove `path` if it still names `target` and that owner is dead. Returns true if removed. */
 async function stealIfDead(path: string, target: string): Promise<boolean> {
   const steal = `${path}.steal`;
-  const me = `${selfOwner().pid}:${selfOwner().start}:${randomBytes(8).toString('hex')}`;
+  const me = `${selfOwner().pid}:${selfOwner().start}:${uniqueHex(8)}`;
   if (!(await tryCreate(steal, me))) {
     const s = await readOwner(steal);
     if (s !== undefined) {
@@ -100,7 +99,7 @@ export async function withLock<T>(path: string, fn: () => Promise<T>, opts: Lock
 
 async function acquire(path: string, opts: LockOptions): Promise<() => Promise<void>> {
   const o = selfOwner();
-  const target = `${o.pid}:${o.start}:${randomBytes(8).toString('hex')}`;
+  const target = `${o.pid}:${o.start}:${uniqueHex(8)}`;
   const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
   let delay = 1;
   let lastOwner = '';
@@ -137,7 +136,7 @@ async function acquire(path: string, opts: LockOptions): Promise<() => Promise<v
  */
 export async function tryLock(path: string): Promise<(() => Promise<void>) | undefined> {
   const o = selfOwner();
-  const target = `${o.pid}:${o.start}:${randomBytes(8).toString('hex')}`;
+  const target = `${o.pid}:${o.start}:${uniqueHex(8)}`;
   for (let attempt = 0; attempt < 3; attempt++) {
     if (await tryCreate(path, target)) {
       return async () => { if ((await readOwner(path)) === target) await unlink(path).catch(() => undefined); };

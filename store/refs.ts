@@ -373,6 +373,16 @@ export class FsRefStore implements RefStore {
     return t;
   }
 
+  async stamp(): Promise<string> {
+    try {
+      const st = await stat(this.file, { bigint: true });
+      return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    } catch (e) {
+      if (errnoCode(e) === 'ENOENT') return 'none';
+      throw ioError(e, 'reading the store index', this.file);
+    }
+  }
+
   async list(): Promise<RefEntry[]> {
     const out: RefEntry[] = [];
     for (const m of (await this.readIndex()).manifests) {

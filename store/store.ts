@@ -11,7 +11,7 @@
  *   tsbuild/v1/leases/<id>.json        live builds' leases (owner pid + start time, items)
  *   tsbuild/v1/locks/*.lock            cross-process locks (symlinks naming their owner; lock.ts)
  *   snapshots/v1/<id>/                 unpacked layer trees (overlay lowerdirs); `:` in ids → `-`
- *   tsbuild/inputs/v1, statcache/v1, runcache/v1   written by the build engine; derived.ts says
+ *   tsbuild/inputs/v1, statcache/v1, memo/v1, runcache/v1   written by the build engine; derived.ts says
  *                                      how gc keeps and removes them
  *   tmp/                               temp files/dirs named <prefix>.<pid>.<start>.<rand>;
  *                                      anything whose owner is gone is swept
@@ -30,13 +30,13 @@
  *   loses that blob; the build using it then fails to tag with TSB5008 (never a dangling tag).
  * - Only sha256 digests are stored (TSB5009 for others).
  */
-import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TsbError, errnoCode } from './errors.js';
 import { FsBlobStore, hexOf } from './blobs.js';
 import { FsCacheIndex } from './cache.js';
-import { E, atomicWrite, fsyncDir, ioError, tempName, tempOwner } from './fsutil.js';
+import { E, atomicWrite, fsyncDir, ioError, tempName, tempOwner, uniqueHex } from './fsutil.js';
 import { withLock } from './lock.js';
 import { ownerAlive, selfOwner } from './owner.js';
 import { FsRefStore } from './refs.js';
@@ -140,10 +140,12 @@ export class FsStore implements Store {
     }
   }
 
+  // Synchronous file calls at open (why): every command opens the store, and on an existing store
+  // these are a dozen tiny metadata calls whose thread-pool round trips cost more than the calls.
   async init(create: boolean): Promise<void> {
     const layout = join(this.root, 'oci-layout');
     let have: string | undefined;
-    try { have = await readFile(layout, 'utf8'); } catch (e) {
+    try { have = readFileSync(layout, 'utf8'); } catch (e) {
       if (errnoCode(e) !== 'ENOENT' && errnoCode(e) !== 'ENOTDIR') throw ioError(e, 'opening the store', layout);
     }
     if (have !== undefined) {
@@ -159,16 +161,17 @@ export class FsStore implements Store {
     }
     try {
       for (const d of [this.tmpDir, join(this.root, 'blobs', 'sha256'), this.lockDir, this.leaseDir, this.compressedDir, join(this.metaDir, 'cache'), this.snapDir]) {
-        await mkdir(d, { recursive: true });
+        mkdirSync(d, { recursive: true });
       }
     } catch (e) {
       throw ioError(e, 'creating the store', this.root);
     }
     const marker = join(this.metaDir, 'store.json');
-    const m = await readFile(marker, 'utf8').catch(() => undefined);
+    let m: string | undefined;
+    try { m = readFileSync(marker, 'utf8'); } catch { m = undefined; }
     if (m === undefined) await atomicWrite(marker, JSON.stringify({ version: STORE_VERSION }) + '\n', this.tmpDir, 'creating the store');
     if (have === undefined) await atomicWrite(layout, JSON.stringify({ imageLayoutVersion: '1.0.0' }) + '\n', this.tmpDir, 'creating the store');
-    try { await stat(join(this.root, 'index.json')); } catch {
+    if (!existsSync(join(this.root, 'index.json'))) {
       await this.refs.update(async () => {
         try { await stat(join(this.root, 'index.json')); } catch {
           await this.refs.writeIndex({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] });
@@ -180,7 +183,7 @@ export class FsStore implements Store {
   async lease(label: string): Promise<Lease> {
     const o = selfOwner();
     const l = new FsLease(this, {
-      v: 1, id: `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`, label, pid: o.pid, start: o.start, created: Date.now(), items: [],
+      v: 1, id: `${Date.now().toString(36)}-${uniqueHex(6)}`, label, pid: o.pid, start: o.start, created: Date.now(), items: [],
     });
     await l.write();
     this.myLeases.add(l);
@@ -215,7 +218,7 @@ export class FsStore implements Store {
     let n = 0;
     const sweepDir = async (dir: string): Promise<void> => {
       let names: string[];
-      try { names = await readdir(dir); } catch { return; }
+      try { names = readdirSync(dir); } catch { return; }
       for (const name of names) {
         const o = tempOwner(name);
         // Entries without an owner tag are not ours to judge unless clearly stale (> 1 day).

@@ -8,7 +8,7 @@
  *   tsbuild/v1/…                                  tsbuild's own versioned records (cache index, refs
  *                                                metadata, compressed-blob map, leases, locks)
  *   snapshots/v1/<id>/                            unpacked layer trees used as overlay lowerdirs
- *   tsbuild/{inputs,statcache,runcache}/v1/       the engine's derived areas (store/derived.ts: who
+ *   tsbuild/{inputs,statcache,memo,runcache}/v1/  the engine's derived areas (store/derived.ts: who
  *                                                writes them, and when gc/prune remove what)
  *   tmp/                                          temp files and dirs; swept after a crash
  * (The implementation owns the exact sub-layout; every format carries a version.)
@@ -87,6 +87,11 @@ export interface RefStore {
   list(): Promise<RefEntry[]>;
   /** Many names in one index.json write (archives with many tags); all-or-nothing like set(). */
   setMany(entries: readonly RefEntry[]): Promise<void>;
+  /**
+   * An opaque stamp of index.json (inode, size, mtime): equal stamps mean no name changed in
+   * between (index.json is only ever replaced by rename). 'none' when there is no index.json.
+   */
+  stamp(): Promise<string>;
 }
 
 /** One record per step cache key. Readable on its own: a later miss is explained from it. */
@@ -119,6 +124,16 @@ export interface CacheIndex {
   putMany(records: readonly (Omit<CacheRecord, 'created' | 'lastUsed' | 'hits'> & Partial<Pick<CacheRecord, 'created'>>)[]): Promise<number>;
   /** Bump lastUsed and hits. */
   touch(key: string): Promise<void>;
+  /** touch() of many keys in one locked append; keys without a record are skipped. */
+  touchMany(keys: readonly string[]): Promise<void>;
+  /** Where the index is now, as an opaque string for changedSince(). */
+  position(): Promise<string>;
+  /**
+   * Whether any of `keys` may have been put again or removed since position() gave `pos` (hits do
+   * not count). True whenever that cannot be told cheaply (index rewritten, more than `maxTail`
+   * bytes of changes since): callers treat true as "redo the work", so it errs that way.
+   */
+  changedSince(pos: string, keys: ReadonlySet<string>, maxTail?: number): Promise<boolean>;
   list(): Promise<CacheRecord[]>;
   delete(keys: readonly string[]): Promise<number>;
   /**
@@ -158,7 +173,7 @@ export interface GcResult {
   /** Bytes of removed blobs and derived-area files (snapshot trees are not counted). */
   freedBytes: number;
   /** Per derived area (store/derived.ts): what was removed and kept. */
-  areas?: Record<'inputs' | 'statcache' | 'runcache', { removed: number; freedBytes: number; kept: number }>;
+  areas?: Record<'inputs' | 'statcache' | 'memo' | 'runcache', { removed: number; freedBytes: number; kept: number }>;
   /** True when run caches were due but kept because a build was running (or held their lock). */
   runCachesBusy?: boolean;
 }

@@ -132,6 +132,12 @@ export interface BuildResult {
   config: ImageConfig;
   key: string;
   steps: StepReport[];
+  /** Image references resolved through the store or a registry (absent in a dry run). */
+  images?: string[];
+  /** Whether a step read a remote source (ADD URL): its result can change with no local change. */
+  remote?: boolean;
+  /** Whether a step read the build context. */
+  usedContext?: boolean;
 }
 
 const EMPTY_SHA = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -154,6 +160,10 @@ export class BuildExecutor {
   /** Temp files to remove when the build ends. */
   private readonly cleanups: (() => Promise<unknown>)[] = [];
   readonly steps: StepReport[] = [];
+  /** Image references this build resolved (FROM, COPY --from, RUN --mount from=), for BuildResult. */
+  private readonly imagesUsed = new Set<string>();
+  /** Whether a step read a remote source (ADD URL), for BuildResult. */
+  private remoteUsed = false;
   private ctxFS: ContextFS | undefined;
   private readonly created: string;
   private readonly epoch: number | undefined;
@@ -223,7 +233,7 @@ export class BuildExecutor {
     if (this.opts.lease) await this.opts.lease.add(...target.layers.map((l) => l.digest)).catch(() => undefined);
     const manifest = await writeImage(this.opts.store, { config, layers: target.layers });
     const m = await this.opts.store.blobs.readJSON<{ config: Descriptor }>(manifest.digest);
-    return { manifest, configDigest: m.config.digest, config, key: target.key, steps: this.steps };
+    return { manifest, configDigest: m.config.digest, config, key: target.key, steps: this.steps, images: [...this.imagesUsed], remote: this.remoteUsed, usedContext: this.ctxFS !== undefined };
   }
 
   private stage(ps: PlannedStage): Promise<StageResult> {
@@ -330,6 +340,7 @@ export class BuildExecutor {
   }
 
   private async resolveImage(ref: string, platform: Platform, span: Span): Promise<{ config: ImageConfig; layers: Descriptor[]; digest: string }> {
+    this.imagesUsed.add(ref);
     const store = this.opts.store;
     let img;
     try {
@@ -928,6 +939,7 @@ export class BuildExecutor {
     const fetched: { url: string; file: string; digest: string; mtime: number; name: string }[] = [];
     let tmpDir: string | undefined;
     if (urls.length > 0) {
+      this.remoteUsed = true;
       tmpDir = await mkdtemp(join(tmpdir(), 'tsbuild-add-'));
       for (const u of urls) {
         const f = await fetchURL(u, tmpDir, checksum, instr.span, this.abort.signal);

@@ -13,11 +13,16 @@
  * Safety: everything is read relative to the context root; `resolve()` follows symlinks INSIDE the
  * context only and fails with TSB4001 when one leads out — the host is never read through a link.
  */
-import { createHash, hash as oneShotHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { createReadStream, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync, closeSync, renameSync, readlinkSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
 import { TsbError } from '../errors.js';
 import { IgnoreMatcher, cleanPath } from './dockerignore.js';
+
+let cryptoMod: typeof import('node:crypto') | undefined;
+/** node:crypto on first use: a memoized no-op build (exec/memo.ts) walks the context but never hashes. */
+const crypto = (): typeof import('node:crypto') => cryptoMod ??= createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
+const createHash = (alg: string) => crypto().createHash(alg);
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'other';
 
@@ -70,6 +75,8 @@ export class BuildContext {
   private readonly statCacheFile: string | undefined;
   /** Bytes actually read to hash (0 on a fully stat-cached rebuild): for tests and progress. */
   bytesHashed = 0;
+  /** Wall clock (ns) when the walk began. */
+  walkedAtNs = 0n;
 
   private constructor(root: string, opts: ContextOptions) {
     this.root = root;
@@ -88,6 +95,7 @@ export class BuildContext {
       throw new TsbError('TSB3021', `unable to prepare context: "${dir}" is not a directory`, { hint: 'pass a directory, or - to read a tar archive from stdin.' });
     }
     const ctx = new BuildContext(root, opts);
+    ctx.walkedAtNs = BigInt(Date.now()) * 1_000_000n;
     ctx.loadStatCache();
     ctx.entries.set('', toEntry('', st, undefined));
     ctx.walk('', root);
@@ -133,6 +141,26 @@ export class BuildContext {
       }
     }
     this.kids.set(dir, included);
+  }
+
+  /**
+   * The walk as text (the build memo, src/exec/memo.ts, compares it): a line per included entry
+   * with its path, type, mode, owner, size, inode, mtime, ctime and link target, in walk order.
+   * Equal texts of two walks mean no entry a build reads was changed, added or removed — unless a
+   * change landed in the same timestamp granule as the first walk's lstat: `racy` is true when any
+   * entry changed less than RACY_NS before the walk began, and such a text must not be trusted
+   * later (the stat cache's rule too). Text, not a digest: comparing it needs no hashing.
+   */
+  signature(): { text: string; racy: boolean } {
+    const since = this.walkedAtNs - RACY_NS;
+    let racy = false;
+    let text = '';
+    for (const e of this.entries.values()) {
+      if (e.mtimeNs >= since || e.ctimeNs >= since) racy = true;
+      // Length-prefixed path and link: no name can make two different walks read the same.
+      text += `${e.rel.length}:${e.rel}\t${e.type}\t${e.mode}\t${e.uid}\t${e.gid}\t${e.size}\t${e.ino}\t${e.mtimeNs}\t${e.ctimeNs}\t${e.linkTarget === undefined ? '-' : `${e.linkTarget.length}:${e.linkTarget}`}\n`;
+    }
+    return { text, racy };
   }
 
   /** Sorted child names of an included directory. */
@@ -362,6 +390,7 @@ export class BuildContext {
 
 /** sha256 hex of a buffer: crypto.hash (one call, no Hash object) where Node has it. */
 function sha256hex(b: Buffer): string {
+  const oneShotHash = crypto().hash;
   return typeof oneShotHash === 'function' ? oneShotHash('sha256', b, 'hex') : createHash('sha256').update(b).digest('hex');
 }
 

@@ -211,6 +211,43 @@ export function storeSuite(open: (dir: string) => Promise<Store>): void {
       expect(await again.cache.get('v1:k2')).toBeUndefined();
       expect((await again.cache.list()).length).toBe(1);
     });
+    it('touchMany, position and changedSince: hits do not count, puts and deletes of the keys do', async () => {
+      await store.cache.put(rec('v1:a'));
+      await store.cache.put(rec('v1:b'));
+      const pos = await store.cache.position();
+      expect(pos).toMatch(/^\d+:\d+$/);
+      const mine = new Set(['v1:a']);
+      expect(await store.cache.changedSince(pos, mine)).toBe(false);
+      await store.cache.touchMany(['v1:a', 'v1:b', 'v1:a', 'v1:none']);
+      expect((await store.cache.get('v1:a'))!.hits).toBe(1);
+      expect((await store.cache.get('v1:b'))!.hits).toBe(1);
+      await store.cache.put(rec('v1:other'));
+      expect(await store.cache.changedSince(pos, mine)).toBe(false);
+      await store.cache.delete(['v1:b']);
+      expect(await store.cache.changedSince(pos, mine)).toBe(false);
+      expect(await store.cache.changedSince(pos, new Set(['v1:b']))).toBe(true);
+      await store.cache.put(rec('v1:a', { instruction: 'RUN again' }));
+      expect(await store.cache.changedSince(pos, mine)).toBe(true);
+      // More than maxTail bytes since, a foreign position, or a torn line: "changed".
+      expect(await store.cache.changedSince(pos, new Set(['v1:zz']), 10)).toBe(true);
+      expect(await store.cache.changedSince('1:0', mine)).toBe(true);
+      const now = await store.cache.position();
+      await appendFile(join(dir, 'tsbuild', 'v1', 'cache', 'records.log'), 'garbage line\n');
+      expect(await store.cache.changedSince(now, new Set(['v1:zz']))).toBe(true);
+    });
+    it('refs.stamp changes with every change of names, and only then', async () => {
+      const img = await makeImage(store, undefined, [{ a: '1' }]);
+      const s0 = await store.refs.stamp();
+      expect(await store.refs.stamp()).toBe(s0);
+      await store.refs.set('docker.io/library/s:1', img.manifest);
+      const s1 = await store.refs.stamp();
+      expect(s1).not.toBe(s0);
+      await store.refs.get('docker.io/library/s:1');
+      await store.refs.list();
+      expect(await store.refs.stamp()).toBe(s1);
+      await store.refs.delete('docker.io/library/s:1');
+      expect(await store.refs.stamp()).not.toBe(s1);
+    });
     it('refuses records whose blobs are missing', async () => {
       expect(await code(store.cache.put(rec('v1:x', { config: 'sha256:' + 'e'.repeat(64) })))).toBe('TSB5008');
     });

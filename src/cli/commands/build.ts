@@ -94,6 +94,10 @@ export interface Prepared {
   dockerfileDisplay: string;
   contextDir?: string;
   context?: () => BuildContext;
+  /** The context if a step opened it (the walk the build used). */
+  openedContext?: () => BuildContext | undefined;
+  /** The Dockerfile's stat stamp, taken before it was read (exec/memo.ts); absent for stdin. */
+  dockerfileStamp?: { stamp: string; racy: boolean };
   cleanup: () => void;
   tags: string[];
   store: () => Promise<Store>;
@@ -112,6 +116,38 @@ function isArchive(b: Buffer): boolean {
   if (b.length >= 6 && b[0] === 0xfd && b.subarray(1, 6).toString('latin1') === '7zXZ\0') return true;
   if (b.length >= 4 && b.readUInt32LE(0) === 0xfd2fb528) return true;
   return b.length >= 262 && b.subarray(257, 262).toString('latin1') === 'ustar';
+}
+
+/** The Dockerfile a build of `contextDir` reads: --file (relative to cwd), else CONTEXT/Dockerfile (or dockerfile). */
+function dockerfilePath(contextDir: string, fileFlag: string | undefined, cwd: string): string {
+  if (fileFlag) return resolve(cwd, fileFlag);
+  const path = join(contextDir, 'Dockerfile');
+  return !existsSync(path) && existsSync(join(contextDir, 'dockerfile')) ? join(contextDir, 'dockerfile') : path;
+}
+
+/** Flags that change only what a build prints or where it writes its id, never its image. */
+const OUTPUT_ONLY_FLAGS = new Set(['progress', 'quiet', 'iidfile', 'explain', 'debug', 'help']);
+
+/**
+ * The build memo's request (exec/memo.ts), or undefined when this build may not use or leave one:
+ * stdin context or Dockerfile, --no-cache, --no-cache-filter, --pull=always, --output, --push,
+ * TSBUILD_MEMO=0.
+ */
+function memoRequestOf(args: ParsedArgs, ctx: CliContext, pull: string, memo: typeof import('../../exec/memo.js')): { request: string; path: string; contextDir: string; dockerfile: string } | undefined {
+  if (ctx.env.TSBUILD_MEMO === '0') return undefined;
+  const contextArg = args.positional[0] ?? '.';
+  const fileFlag = args.str('file');
+  if (contextArg === '-' || fileFlag === '-' || args.positional.length > 1) return undefined;
+  if (args.bool('no-cache') || args.list('no-cache-filter').length || pull === 'always' || args.list('output').length || args.bool('push')) return undefined;
+  const contextDir = resolve(ctx.cwd, contextArg);
+  const dockerfile = dockerfilePath(contextDir, fileFlag, ctx.cwd);
+  const flags: Record<string, unknown> = {};
+  for (const [k, v] of args.flags) if (!OUTPUT_ONLY_FLAGS.has(k)) flags[k] = v;
+  // Values the flags take from the environment.
+  const fromEnv = args.list('build-arg').filter((a) => !a.includes('=')).map((a) => [a, ctx.env[a] ?? null]);
+  const root = storeRoot(args, ctx);
+  const request = memo.memoRequest({ store: root, cwd: ctx.cwd, context: contextDir, dockerfile, flags, fromEnv, epoch: sourceDateEpoch(args, ctx) ?? null });
+  return { request, path: memo.memoPath(root, request), contextDir, dockerfile };
 }
 
 export async function prepare(args: ParsedArgs, ctx: CliContext, opts: { positionalIsFile?: boolean } = {}): Promise<Prepared> {
@@ -133,6 +169,7 @@ export async function prepare(args: ParsedArgs, ctx: CliContext, opts: { positio
   let dockerfileKey: string;
   let display: string;
   let contextDir: string | undefined;
+  let dockerfileStamp: { stamp: string; racy: boolean } | undefined;
 
   if (contextArg === '-') {
     const data = await readStdin(ctx);
@@ -166,12 +203,10 @@ export async function prepare(args: ParsedArgs, ctx: CliContext, opts: { positio
       display = 'Dockerfile';
       registerSource(display, text);
     } else {
-      let path: string;
-      if (fileFlag) path = resolve(ctx.cwd, fileFlag);
-      else {
-        path = join(contextDir!, 'Dockerfile');
-        if (!existsSync(path) && existsSync(join(contextDir!, 'dockerfile'))) path = join(contextDir!, 'dockerfile');
-      }
+      const path = dockerfilePath(contextDir!, fileFlag, ctx.cwd);
+      // Stat before reading: a change after the stat shows in the next build's stat (the memo).
+      const { statStamp } = await import('../../exec/memo.js');
+      dockerfileStamp = statStamp(path);
       try { text = readFileSync(path, 'utf8'); } catch (e) {
         throw new TsbError('TSB0102', `cannot read Dockerfile ${fileFlag ?? relative(ctx.cwd, path) ?? path}`, {
           cause: e, hint: fileFlag ? 'check the --file path.' : 'put a Dockerfile in the context or pass -f PATH.', exitCode: 1,
@@ -195,13 +230,13 @@ export async function prepare(args: ParsedArgs, ctx: CliContext, opts: { positio
     return storeP;
   };
   let context: (() => BuildContext) | undefined;
+  let openedCtx: BuildContext | undefined;
   if (contextDir) {
     const cdir = contextDir;
     const dfPath = dockerfileKey!.startsWith('stdin:') ? undefined : dockerfileKey!;
-    let opened: BuildContext | undefined;
     context = () => {
-      opened ??= BC.open(cdir, { ignore: loadIgnore(cdir, dfPath).matcher, statCacheDir: join(root, 'tsbuild', 'statcache', 'v1') });
-      return opened;
+      openedCtx ??= BC.open(cdir, { ignore: loadIgnore(cdir, dfPath).matcher, statCacheDir: join(root, 'tsbuild', 'statcache', 'v1') });
+      return openedCtx;
     };
   }
   const tags = args.list('tag');
@@ -213,7 +248,7 @@ export async function prepare(args: ParsedArgs, ctx: CliContext, opts: { positio
   }
   return {
     ir, plan, text, dockerfileKey: dockerfileKey!, dockerfileDisplay: display!, ...(contextDir ? { contextDir } : {}),
-    ...(context ? { context } : {}),
+    ...(context ? { context, openedContext: () => openedCtx } : {}), ...(dockerfileStamp ? { dockerfileStamp } : {}),
     cleanup: () => { for (const c of cleanups) c(); }, tags, store, storeRootDir: root,
   };
 }
@@ -261,6 +296,50 @@ export function explainReport(steps: readonly StepReport[]): string {
   return out.join('\n') + '\n';
 }
 
+/** The end of a build's output: --explain, then the image id (quiet) or the "writing image" line. */
+function summary(args: ParsedArgs, ctx: CliContext, mode: string, digest: string, names: readonly string[], steps: readonly StepReport[]): void {
+  if (args.bool('explain')) ctx.stdout.write(explainReport(steps));
+  if (mode === 'quiet') ctx.stdout.write(`${digest}\n`);
+  else if (mode !== 'json') ctx.stderr.write(`writing image ${digest}${names.map((n) => ` naming to ${n}`).join('')} done\n`);
+}
+
+/**
+ * A build answered by its memo (exec/memo.ts), when the memo is valid: the same progress, cache
+ * hits and tags as a full no-op build, and the same output. Undefined when it is not (build in full).
+ */
+async function fromMemo(memoMod: typeof import('../../exec/memo.js'), req: NonNullable<ReturnType<typeof memoRequestOf>>,
+  args: ParsedArgs, ctx: CliContext, mode: ReturnType<typeof progressMode>, trace: ((m: string) => void) | undefined): Promise<number | undefined> {
+  let store: Store | undefined;
+  const openStoreOnce = async (): Promise<Store> => {
+    if (!store) { const { openStore } = await import('../../../store/index.js'); store = await openStore(storeRoot(args, ctx)) as unknown as Store; }
+    return store;
+  };
+  try {
+    const r = await memoMod.checkMemo(req.path, req.request, req.dockerfile, async () => {
+      const { BuildContext: BC, loadIgnore } = await import('../../plan/context.js');
+      return BC.open(req.contextDir, { ignore: loadIgnore(req.contextDir, req.dockerfile).matcher });
+    }, openStoreOnce);
+    if ('miss' in r) { trace?.(`not used: ${r.miss}`); return undefined; }
+    const memo = r.memo;
+    trace?.('used');
+    const progress = makeProgress(mode, () => ctx.stderr);
+    memoMod.replayMemo(memo, progress);
+    progress.finish();
+    const s = await openStoreOnce();
+    await s.cache.touchMany(memo.keys).catch(() => undefined);
+    // Tags moved since the memo's build are put back, as a full build would.
+    if ((await s.refs.stamp()) !== memo.index) {
+      for (const name of memo.tags) if ((await s.refs.get(name))?.digest !== memo.image.manifest.digest) await s.refs.set(name, memo.image.manifest);
+    }
+    const iid = args.str('iidfile');
+    if (iid) writeFileSync(resolve(ctx.cwd, iid), memo.image.manifest.digest);
+    summary(args, ctx, mode, memo.image.manifest.digest, memo.tags, memoMod.memoReports(memo));
+    return 0;
+  } finally {
+    await store?.close().catch(() => undefined);
+  }
+}
+
 export const command: Command = {
   name: 'build',
   summary: 'build an image from a Dockerfile and a context',
@@ -286,6 +365,16 @@ export const command: Command = {
     const specs = outputs.length ? await import('../../oci/export.js').then((m) => outputs.map((o) => m.parseOutputSpec(o))) : [];
     if (args.bool('push') && args.list('tag').length === 0) throw usageError('--push needs a name (-t NAME:TAG)');
 
+    const pull = pullMode(args);
+    // The build memo (exec/memo.ts): an unchanged rebuild is answered before anything is planned.
+    const memoMod = ctx.env.TSBUILD_MEMO === '0' ? undefined : await import('../../exec/memo.js');
+    const memoReq = memoMod && memoRequestOf(args, ctx, pull, memoMod);
+    const trace = ctx.env.TSBUILD_MEMO_TRACE === '1' ? (m: string) => { ctx.stderr.write(`tsbuild memo: ${m}\n`); } : undefined;
+    if (memoMod && memoReq) {
+      const done = await fromMemo(memoMod, memoReq, args, ctx, mode, trace);
+      if (done !== undefined) return done;
+    } else trace?.('not used for this build (stdin, --no-cache, --no-cache-filter, --pull=always, --output, --push or TSBUILD_MEMO=0)');
+
     const p = await prepare(args, ctx);
     const progress = makeProgress(mode, () => ctx.stderr);
     let result: BuildResult;
@@ -300,7 +389,7 @@ export const command: Command = {
         store, ...(p.context ? { context: p.context } : {}), dockerfileKey: p.dockerfileKey, dockerfileText: p.text,
         ...(p.tags[0] ? { scope: normalizeReference(p.tags[0]) } : {}),
         noCache: args.bool('no-cache'), noCacheFilter, labels, ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
-        progress, signal: ctx.signal, pull: pullMode(args), lease, ...(network ? { network } : {}), secrets,
+        progress, signal: ctx.signal, pull, lease, ...(network ? { network } : {}), secrets,
         limits: runLimits(args), allowInsecure: entitlements(args).has('security.insecure'), registry,
       });
       try {
@@ -315,6 +404,18 @@ export const command: Command = {
       }
       const iid = args.str('iidfile');
       if (iid) writeFileSync(resolve(ctx.cwd, iid), result.manifest!.digest);
+      if (memoMod && memoReq) {
+        if (result.remote) trace?.('not written: a step read a remote source (ADD URL)');
+        else {
+          const m = await memoMod.memoOfBuild({
+            request: memoReq.request, dockerfile: p.dockerfileStamp, context: result.usedContext ? p.openedContext?.() : undefined,
+            store, manifest: result.manifest!, configDigest: result.configDigest!, tags: p.tags.map((t) => normalizeReference(t)),
+            warnings: p.plan.warnings, steps: result.steps, images: (result.images?.length ?? 0) > 0,
+          }).catch((e: unknown) => ({ refused: e instanceof Error ? e.message : String(e) }));
+          if ('refused' in m) trace?.(`not written: ${m.refused}`);
+          else trace?.(memoMod.writeMemo(memoReq.path, m) ? 'written' : 'not written: the file could not be written');
+        }
+      }
       if (specs.length || args.bool('push')) {
         const { exportImage } = await import('../../oci/export.js');
         for (const spec of specs) {
@@ -328,12 +429,7 @@ export const command: Command = {
           }
         }
       }
-      if (args.bool('explain')) ctx.stdout.write(explainReport(result.steps));
-      if (mode === 'quiet') ctx.stdout.write(`${result.manifest!.digest}\n`);
-      else if (mode !== 'json') {
-        const names = p.tags.map((t) => ` naming to ${normalizeReference(t)}`).join('');
-        ctx.stderr.write(`writing image ${result.manifest!.digest}${names} done\n`);
-      }
+      summary(args, ctx, mode, result.manifest!.digest, p.tags.map((t) => normalizeReference(t)), result.steps);
       return 0;
     } finally {
       await lease.release().catch(() => undefined);

@@ -42,7 +42,7 @@ export const command: Command = {
       const r = await store.gc({ dryRun: args.bool('dry-run') });
       if (format === 'json') { ctx.stdout.write(JSON.stringify({ ...r, dryRun: args.bool('dry-run') }) + '\n'); return 0; }
       const verb = args.bool('dry-run') ? 'would remove' : 'removed';
-      const extra = r.areas ? r.areas.inputs.removed + r.areas.statcache.removed : 0;
+      const extra = r.areas ? r.areas.inputs.removed + r.areas.statcache.removed + r.areas.memo.removed : 0;
       ctx.stdout.write(`${verb} ${r.removedBlobs} blob${r.removedBlobs === 1 ? '' : 's'} and ${r.removedSnapshots} snapshot${r.removedSnapshots === 1 ? '' : 's'}${extra ? ` (and ${extra} cache side file${extra === 1 ? '' : 's'})` : ''}, ${humanSize(r.freedBytes)}\n`);
       return 0;
     }

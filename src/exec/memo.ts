@@ -1,0 +1,222 @@
+/**
+ * The build memo: a rebuild with nothing changed, answered without planning it again.
+ *
+ * Why: a build whose request (Dockerfile, flags, store), Dockerfile, context and store state are
+ * exactly those of an earlier successful build gives that build's image — every step would be a
+ * cache hit under the same key, so the same layers and config. Docker answers such a rebuild in
+ * ~0.2 s from a daemon that is already running; a fresh tsbuild process spent most of its no-op
+ * loading the parser, planner and executor and computing every key again. So each successful build
+ * writes a memo of its request and of what it read, and the next build of the same request checks
+ * it first: when nothing it names changed, the build prints the steps as CACHED (what a full no-op
+ * prints), records the cache hits, puts its tags back if they moved, and gives the image.
+ *
+ * File: <store>/tsbuild/memo/v1/<sha256 of the request>.json, a derived area (store/derived.ts:
+ * gc keeps it bounded); written temp + rename, not fsynced: a lost or torn memo only means one
+ * full build. Contents (MEMO_VERSION 1): see the Memo interface.
+ *
+ * The request (memoRequest): the code's identity (this module file's size and mtime: a rebuilt or
+ * upgraded tsbuild never trusts an older one's memo), the store, the context directory, the
+ * Dockerfile path, and every build flag except the output-only ones (--progress, --quiet,
+ * --iidfile, --explain), with environment-derived values resolved (--build-arg NAME taken from the
+ * environment, SOURCE_DATE_EPOCH).
+ *
+ * A memo is valid only when all of these hold (checkMemo, cheapest first):
+ * - the Dockerfile's stat (inode, size, mtime, ctime) is the one taken before the build read it;
+ * - if the build read its context: a new walk (same .dockerignore rules) gives the same signature
+ *   (BuildContext.signature: every included entry's path, type, mode, owner, size, inode, times);
+ * - if the build resolved images (FROM, COPY --from, RUN --mount from=): index.json is the same file;
+ * - none of the steps' cache records was put again or removed since (CacheIndex.changedSince), so
+ *   a `cache prune` makes the next build run its steps again, as in Docker;
+ * - the image's manifest, config and layer blobs are all in the store.
+ * It is not written when the build used --no-cache, --no-cache-filter, --pull=always, --output or
+ * --push; when a step read a remote source (ADD URL: its content can change with nothing local
+ * changing); when the context or Dockerfile came from stdin; or when the Dockerfile or a context
+ * entry changed less than 100 ms before it was read (a change in the same timestamp granule could
+ * go unseen: the stat cache's racy rule).
+ *
+ * Known gaps: in a store shared by concurrent builds that tag images (parallel CI jobs), index.json
+ * changes often, so a build that uses base images seldom finds its memo valid there (it then builds
+ * in full: slower, never wrong). RUN secrets and cache-mount contents are not looked at: neither
+ * keys a step (as in BuildKit), so a full no-op would not look at them either.
+ * TSBUILD_MEMO=0 turns the memo off; TSBUILD_MEMO_TRACE=1 prints to stderr why a memo was or was
+ * not used.
+ */
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Descriptor, Store } from '../../store/types.js';
+import type { BuildContext } from '../plan/context.js';
+import type { ProgressSink, StepReport } from './build.js';
+
+export const MEMO_VERSION = 1;
+/** Where memos live under the store (store/derived.ts DERIVED_AREAS.memo). */
+export const MEMO_AREA = 'tsbuild/memo/v1';
+const RACY_MS = 100;
+
+export interface MemoStep {
+  readonly id: number;
+  readonly stage: number;
+  readonly name: string;
+  readonly kind: string;
+  readonly line: number;
+  /** 'cached' for keyed steps (a hit, or built by the memo's build), 'config' for the others. */
+  readonly status: 'cached' | 'config';
+}
+
+export interface Memo {
+  readonly v: typeof MEMO_VERSION;
+  /** memoRequest()'s text (the file name is its digest: compared in full, no collision trusted). */
+  readonly request: string;
+  /** statStamp() of the Dockerfile, taken before it was read. */
+  readonly dockerfile: string;
+  /** BuildContext.signature() text of the walk the build used; null when no step read the context. */
+  readonly context: string | null;
+  /** refs.stamp() after the build tagged; checked only when `images` is true. */
+  readonly index: string;
+  /** Whether the build resolved image references through the store. */
+  readonly images: boolean;
+  /** cache.position() after the build's records and hits were written. */
+  readonly cache: string;
+  /** Cache keys of the keyed steps (their hits are recorded on a memo hit). */
+  readonly keys: readonly string[];
+  readonly image: { readonly manifest: Descriptor; readonly config: string; readonly layers: readonly string[] };
+  readonly tags: readonly string[];
+  readonly warnings: readonly string[];
+  readonly steps: readonly MemoStep[];
+}
+
+let codeId: string | undefined;
+/** This module's file: rewritten by every build of tsbuild (tsc rewrites its outputs) and by every install. */
+function code(): string {
+  if (codeId === undefined) {
+    try {
+      const st = statSync(fileURLToPath(import.meta.url));
+      codeId = `${st.size}:${st.mtimeMs}`;
+    } catch {
+      codeId = `unknown:${Math.random()}`; // no file to vouch for the code: never match
+    }
+  }
+  return codeId;
+}
+
+/** The request text: `fields` with sorted keys, the code identity and the memo version. */
+export function memoRequest(fields: Readonly<Record<string, unknown>>): string {
+  const sorted: Record<string, unknown> = { memo: MEMO_VERSION, code: code() };
+  for (const k of Object.keys(fields).sort()) sorted[k] = fields[k];
+  return JSON.stringify(sorted);
+}
+
+/**
+ * The memo's file: named by a 256-bit non-cryptographic hash of the request (eight 32-bit FNV-1a
+ * lanes). A collision costs nothing but a miss: the file holds the whole request, compared in
+ * full. (No node:crypto: loading it costs ~5 ms of the no-op this module exists to make fast.)
+ */
+export function memoPath(storeRoot: string, request: string): string {
+  let hex = '';
+  for (let lane = 0; lane < 8; lane++) {
+    let h = (0x811c9dc5 ^ Math.imul(lane + 1, 0x9e3779b1)) >>> 0;
+    for (let i = 0; i < request.length; i++) h = Math.imul(h ^ request.charCodeAt(i), 0x01000193) >>> 0;
+    hex += h.toString(16).padStart(8, '0');
+  }
+  return join(storeRoot, MEMO_AREA, `${hex}.json`);
+}
+
+/** `ino:size:mtime:ctime` of a file (ns), and whether it changed within the racy window of now. */
+export function statStamp(path: string): { stamp: string; racy: boolean } | undefined {
+  let st;
+  try { st = statSync(path, { bigint: true }); } catch { return undefined; }
+  const since = (BigInt(Date.now()) - BigInt(RACY_MS)) * 1_000_000n;
+  return { stamp: `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`, racy: st.mtimeNs >= since || st.ctimeNs >= since };
+}
+
+/** Best effort (a memo is a cache): temp file beside it, then rename. */
+export function writeMemo(path: string, memo: Memo): boolean {
+  const tmp = `${path}.${process.pid}.${Date.now().toString(36)}.tmp`;
+  try {
+    mkdirSync(join(path, '..'), { recursive: true });
+    const fd = openSync(tmp, 'w', 0o644);
+    try { writeSync(fd, JSON.stringify(memo)); } finally { closeSync(fd); }
+    renameSync(tmp, path);
+    return true;
+  } catch {
+    try { unlinkSync(tmp); } catch { /* never made */ }
+    return false;
+  }
+}
+
+/** The memo a finished build leaves (see the header for when it may not be written). */
+export async function memoOfBuild(o: {
+  request: string; dockerfile: { stamp: string; racy: boolean } | undefined; context: BuildContext | undefined;
+  store: Store; manifest: Descriptor; configDigest: string; tags: readonly string[]; warnings: readonly string[];
+  steps: readonly StepReport[]; images: boolean;
+}): Promise<Memo | { refused: string }> {
+  if (!o.dockerfile) return { refused: 'the Dockerfile has no stat' };
+  if (o.dockerfile.racy) return { refused: 'the Dockerfile changed less than 100 ms before it was read' };
+  let context: string | null = null;
+  if (o.context) {
+    const sig = o.context.signature();
+    if (sig.racy) return { refused: 'a context file changed less than 100 ms before the build read it' };
+    context = sig.text;
+  }
+  const m = await o.store.blobs.readJSON<{ layers?: { digest: string }[] }>(o.manifest.digest);
+  const steps: MemoStep[] = [];
+  const keys: string[] = [];
+  for (const s of o.steps) {
+    const keyed = s.status === 'cached' || s.status === 'built';
+    if (!keyed && s.status !== 'config') return { refused: `step ${s.id} is ${s.status}` };
+    if (keyed) keys.push(s.key);
+    steps.push({ id: s.id, stage: s.stage, name: s.name, kind: s.kind, line: s.line, status: keyed ? 'cached' : 'config' });
+  }
+  return {
+    v: MEMO_VERSION, request: o.request, dockerfile: o.dockerfile.stamp, context, images: o.images,
+    index: await o.store.refs.stamp(), cache: await o.store.cache.position(), keys,
+    image: { manifest: o.manifest, config: o.configDigest, layers: (m.layers ?? []).map((l) => l.digest) },
+    tags: o.tags, warnings: o.warnings, steps,
+  };
+}
+
+/**
+ * The memo of `request` if every check in the header holds, else why not. `openContext` walks the
+ * context with the build's ignore rules (called only when the memo's build read it); `store` opens
+ * the store (called only once the local checks passed).
+ */
+export async function checkMemo(path: string, request: string, dockerfilePath: string,
+  openContext: () => Promise<BuildContext>, store: () => Promise<Store>): Promise<{ memo: Memo } | { miss: string }> {
+  let memo: Memo;
+  try { memo = JSON.parse(readFileSync(path, 'utf8')) as Memo; } catch { return { miss: 'no memo of this request' }; }
+  if (memo?.v !== MEMO_VERSION || memo.request !== request) return { miss: 'the memo is of another request or version' };
+  const df = statStamp(dockerfilePath);
+  if (!df || df.stamp !== memo.dockerfile) return { miss: 'the Dockerfile changed' };
+  if (memo.context !== null) {
+    let sig;
+    try { sig = (await openContext()).signature(); } catch { return { miss: 'the context cannot be walked' }; }
+    if (sig.text !== memo.context) return { miss: 'a context file changed (or was added or removed)' };
+  }
+  const s = await store();
+  if (memo.images && (await s.refs.stamp()) !== memo.index) return { miss: 'the store\'s image names changed (a base image may have moved)' };
+  if (await s.cache.changedSince(memo.cache, new Set(memo.keys))) return { miss: 'a cache record of a step was replaced or removed' };
+  for (const d of [memo.image.manifest.digest, memo.image.config, ...memo.image.layers]) {
+    if (!(await s.blobs.has(d))) return { miss: `blob ${d} is no longer in the store` };
+  }
+  return { memo };
+}
+
+/** What a full build with every step cached reports to `progress`, in step order. */
+export function replayMemo(memo: Memo, progress: ProgressSink): void {
+  for (const w of memo.warnings) progress.warn(w);
+  for (const s of memo.steps) {
+    const ev = { id: s.id, stage: s.stage, name: s.name, kind: s.kind, line: s.line };
+    progress.start(ev);
+    if (s.status === 'cached') progress.cached(ev);
+    else progress.done(ev, 0);
+  }
+}
+
+/** The steps as StepReports (for --explain), every keyed one a hit. */
+export function memoReports(memo: Memo): StepReport[] {
+  let k = 0;
+  return memo.steps.map((s) => ({
+    id: s.id, stage: s.stage, name: s.name, kind: s.kind, line: s.line, inputs: {},
+    key: s.status === 'cached' ? memo.keys[k++] ?? '' : '', status: s.status,
+  }));
+}
