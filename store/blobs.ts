@@ -13,7 +13,7 @@
  * end (before 'end') on a mismatch. A mismatch is TSB5005 naming the blob and its path.
  */
 import type { Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { open, readFile, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -76,12 +76,14 @@ export class FsBlobStore implements BlobStore {
     return (await this.size(digest)) !== undefined;
   }
 
+  // A synchronous stat (why): one metadata call on the store's own disk costs less than a
+  // thread-pool round trip, and a build or a memo check asks this for every layer.
   async size(digest: Digest): Promise<number | undefined> {
+    const p = this.path(digest);
     try {
-      return (await stat(this.path(digest))).size;
+      return statSync(p, { throwIfNoEntry: false })?.size;
     } catch (e) {
-      if (errnoCode(e) === 'ENOENT') return undefined;
-      throw ioError(e, 'reading blob size', this.path(digest));
+      throw ioError(e, 'reading blob size', p);
     }
   }
 

@@ -15,8 +15,8 @@
  * is one small append, and a reader that already loaded the log reads only the bytes appended since
  * (it remembers inode + offset). The listing fields in front of the record JSON let `cache ls` and
  * the in-memory index skip JSON.parse of whole records (the dominant cost at 10,000 records).
- * Appends happen under the `cache` lock; before appending, a writer makes sure the file ends in a
- * newline, so a line torn by a crash (or a full disk) is a lone bad line that readers skip, never
+ * Appends happen under the `cache` lock (except touchMany's hit lines: see there); before
+ * appending, a writer makes sure the file ends in a newline, so a line torn by a crash (or a full disk) is a lone bad line that readers skip, never
  * glued to the next record. When dead lines outnumber live records the log is compacted (rewritten
  * temp + fsync + rename under the lock); readers notice the new inode and reload.
  *
@@ -41,7 +41,7 @@
  * not fsynced (after a power cut it is stale or unreadable, and so ignored), when the log has at
  * least LISTING_MIN records and the snapshot is missing or more than LISTING_STALE lines behind.
  */
-import { constants as C } from 'node:fs';
+import { closeSync, constants as C, fstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
@@ -376,23 +376,38 @@ export class FsCacheIndex implements CacheIndex {
     });
   }
 
-  /** Hits of many keys in one locked append (a memoized no-op build: store/types.ts CacheIndex). */
+  /**
+   * Hits of many keys in one append, without the lock and without reading the log (a memoized
+   * no-op build: store/types.ts CacheIndex). Why that is safe: one write() of a few lines with
+   * O_APPEND lands whole at the end, never inside another writer's line; it starts with a newline,
+   * so even after a torn line from a crash it forms lines of its own (an empty line is skipped by
+   * every reader); a hit of a key that has no record is ignored by every reader. What it gives up:
+   * hits appended to a log that a concurrent compaction is replacing are lost (a hit is best
+   * effort anyway: see touch), and it does not trigger compaction (the next locked write does).
+   */
   async touchMany(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
-    await this.locked(async () => {
-      const at = new Date().toISOString();
-      const lines = [...new Set(keys)].filter((k) => this.slots.has(k)).map((k) => `T\t${k}\t${at}`);
-      if (lines.length) await this.append(lines, false);
-    });
+    const at = new Date().toISOString();
+    const text = '\n' + [...new Set(keys)].map((k) => { checkKey(k); return `T\t${k}\t${at}`; }).join('\n') + '\n';
+    // Synchronous calls here and in position/changedSince (why): a memoized no-op build makes only
+    // these few tiny calls, and each thread-pool round trip cost more than the call itself.
+    let fd: number | undefined;
+    try {
+      fd = openSync(this.file, C.O_WRONLY | C.O_APPEND | C.O_CREAT, 0o644);
+      writeSync(fd, text);
+    } catch (e) {
+      throw ioError(e, 'writing the cache index', this.file);
+    } finally {
+      if (fd !== undefined) closeSync(fd);
+    }
   }
 
   /** `<inode>:<size>` of the log now (CacheIndex.position). */
   async position(): Promise<string> {
     try {
-      const st = await stat(this.file);
-      return `${st.ino}:${st.size}`;
+      const st = statSync(this.file, { throwIfNoEntry: false });
+      return st ? `${st.ino}:${st.size}` : 'none';
     } catch (e) {
-      if (errnoCode(e) === 'ENOENT') return 'none';
       throw ioError(e, 'reading the cache index', this.file);
     }
   }
@@ -406,19 +421,19 @@ export class FsCacheIndex implements CacheIndex {
   async changedSince(pos: string, keys: ReadonlySet<string>, maxTail = 1 << 20): Promise<boolean> {
     const m = /^(\d+):(\d+)$/.exec(pos);
     if (!m) return true;
-    let fh;
-    try { fh = await open(this.file, 'r'); } catch { return true; }
+    let fd: number;
+    try { fd = openSync(this.file, 'r'); } catch { return true; }
     try {
-      const st = await fh.stat();
+      const st = fstatSync(fd);
       const from = Number(m[2]);
       if (String(st.ino) !== m[1] || st.size < from || st.size - from > maxTail) return true;
       if (st.size === from) return false;
       const buf = Buffer.allocUnsafe(st.size - from);
       let got = 0;
       while (got < buf.length) {
-        const { bytesRead } = await fh.read(buf, got, buf.length - got, from + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
+        const n = readSync(fd, buf, got, buf.length - got, from + got);
+        if (n === 0) break;
+        got += n;
       }
       let start = 0;
       for (;;) {
@@ -439,7 +454,7 @@ export class FsCacheIndex implements CacheIndex {
     } catch {
       return true;
     } finally {
-      await fh.close().catch(() => undefined);
+      closeSync(fd);
     }
   }
 

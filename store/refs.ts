@@ -28,6 +28,7 @@
  * Written by readers, without the lock (a snapshot is valid for the file state it names), temp +
  * rename, not fsynced (after a power cut it is stale or unreadable, and so ignored).
  */
+import { statSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { TsbError, errnoCode } from './errors.js';
@@ -375,10 +376,9 @@ export class FsRefStore implements RefStore {
 
   async stamp(): Promise<string> {
     try {
-      const st = await stat(this.file, { bigint: true });
-      return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+      const st = statSync(this.file, { bigint: true, throwIfNoEntry: false });
+      return st ? `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : 'none';
     } catch (e) {
-      if (errnoCode(e) === 'ENOENT') return 'none';
       throw ioError(e, 'reading the store index', this.file);
     }
   }

@@ -124,7 +124,7 @@ export interface CacheIndex {
   putMany(records: readonly (Omit<CacheRecord, 'created' | 'lastUsed' | 'hits'> & Partial<Pick<CacheRecord, 'created'>>)[]): Promise<number>;
   /** Bump lastUsed and hits. */
   touch(key: string): Promise<void>;
-  /** touch() of many keys in one locked append; keys without a record are skipped. */
+  /** touch() of many keys in one append (cheaper than touch: no lock, no read); hits of keys without a record are ignored. */
   touchMany(keys: readonly string[]): Promise<void>;
   /** Where the index is now, as an opaque string for changedSince(). */
   position(): Promise<string>;
