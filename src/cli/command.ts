@@ -15,6 +15,29 @@ export interface CliContext {
   readonly cwd: string;
   /** Aborted on SIGINT/SIGTERM: long work must stop and clean up. */
   readonly signal: AbortSignal;
+  /**
+   * Writes a command's printed result to standard output, in order with ctx.stdout (optional: see
+   * print()). The real CLI's writes straight to fd 1 while nothing has used the stdout stream.
+   */
+  readonly print?: (data: string | Uint8Array) => void;
+  /** The same for standard error (printErr()). */
+  readonly printErr?: (data: string | Uint8Array) => void;
+}
+
+/**
+ * Print a result (a table, an id): ctx.print when the context has one, else ctx.stdout.write.
+ * Why: process.stdout builds a stream for its fd on first use, 5–7 ms for a pipe (it loads the
+ * net and stream modules), more than a quiet build or a listing spends on everything else it prints.
+ */
+export function print(ctx: CliContext, data: string | Uint8Array): void {
+  if (ctx.print) ctx.print(data);
+  else ctx.stdout.write(data);
+}
+
+/** print() for standard error: what plain and json progress write through. */
+export function printErr(ctx: CliContext, data: string | Uint8Array): void {
+  if (ctx.printErr) ctx.printErr(data);
+  else ctx.stderr.write(data);
 }
 
 export interface Command {

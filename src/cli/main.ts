@@ -3,7 +3,7 @@
  * command word) means `tsbuild build CONTEXT -t x`, like the issue's short form.
  * Errors thrown by commands are rendered here, once (render.ts).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatFlags, parseArgs, didYouMean, usageError } from './args.js';
@@ -76,19 +76,46 @@ export function defaultContext(): CliContext {
   // (~5 ms apiece for a pipe, which loads the net module), and many runs need only one of them
   // (`images` writes no stderr; a quiet build reads no stdin and writes no stderr).
   let out: NodeJS.WriteStream | undefined;
+  const stdout = (): NodeJS.WriteStream => {
+    if (!out) {
+      out = process.stdout;
+      // `tsbuild images | head`: the reader went away. End as a program killed by SIGPIPE would
+      // (as docker does), not with an unhandled 'error' event and a stack trace.
+      out.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(141); throw e; });
+    }
+    return out;
+  };
+  let err: NodeJS.WriteStream | undefined;
+  const stderr = (): NodeJS.WriteStream => (err ??= process.stderr);
   return {
-    get stdout() {
-      if (!out) {
-        out = process.stdout;
-        // `tsbuild images | head`: the reader went away. End as a program killed by SIGPIPE would
-        // (as docker does), not with an unhandled 'error' event and a stack trace.
-        out.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(141); throw e; });
-      }
-      return out;
-    },
-    get stderr() { return process.stderr; },
+    get stdout() { return stdout(); },
+    print: fdPrinter(1, () => out, stdout),
+    printErr: fdPrinter(2, () => err, stderr),
+    get stderr() { return stderr(); },
     get stdin() { return process.stdin; },
     env: process.env, cwd: process.cwd(), signal: ac.signal,
+  };
+}
+
+/**
+ * Writes to `fd` straight (writeSync) until its stream exists (`made()`), then through the stream
+ * (`make()`), so order is kept. A non-blocking fd that is full (EAGAIN) hands the rest to the
+ * stream, which waits for it; a reader that went away (EPIPE) ends the process as SIGPIPE would.
+ */
+function fdPrinter(fd: number, made: () => NodeJS.WriteStream | undefined, make: () => NodeJS.WriteStream): (data: string | Uint8Array) => void {
+  return (data) => {
+    const s = made();
+    if (s) { s.write(data); return; }
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    let off = 0;
+    try {
+      while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') { make().write(buf.subarray(off)); return; }
+      if (code === 'EPIPE') process.exit(141);
+      throw e;
+    }
   };
 }
 

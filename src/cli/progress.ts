@@ -21,7 +21,8 @@ export function progressMode(flag: string | undefined, isTTY: boolean | undefine
   throw Object.assign(new Error(`invalid --progress "${flag}"`), { progressFlag: true });
 }
 
-type Out = NodeJS.WritableStream;
+/** Where a renderer writes: a stream, or anything with write() (the CLI's direct fd writer). */
+export type Out = { write(s: string): unknown };
 
 const secs = (ms: number) => (ms / 1000).toFixed(1) + 's';
 

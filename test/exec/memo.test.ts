@@ -75,6 +75,18 @@ describe('build memo', () => {
     rmSync(iid);
   });
 
+  it('is left and used when nothing traces it (the trace is off by default)', async () => {
+    const t = setup('FROM scratch\nCOPY f /f\n', { f: 'f' });
+    await settle();
+    const quiet = () => cli(['build', t.dir, '-t', 'm:1', '--store', t.store, '-q'], { env: { TSBUILD_MEMO_TRACE: undefined } });
+    const first = await quiet();
+    expect(first.code).toBe(0);
+    expect(first.stderr).toBe('');
+    const memos = readdirSync(join(t.store, 'tsbuild', 'memo', 'v1')).filter((n) => n.endsWith('.json'));
+    expect(memos).toHaveLength(1);
+    expect((await t.digest()).used).toBe(true);
+  });
+
   it('every context change the build could read makes the next build run in full, with its result', async () => {
     const t = setup('FROM scratch\nCOPY . /app\n', { 'a.txt': 'one', 'sub/b.txt': 'bbb', '.dockerignore': 'ignored/\n', 'ignored/x': 'x' });
     await t.primed();

@@ -8,9 +8,9 @@ import { join, relative, resolve, isAbsolute, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { TsbError } from '../../errors.js';
 import { parseBytes, usageError, type FlagSpec, type ParsedArgs } from '../args.js';
-import { storeRoot, type CliContext, type Command } from '../command.js';
+import { print, printErr, storeRoot, type CliContext, type Command } from '../command.js';
 import { registerSource } from '../render.js';
-import { makeProgress, progressMode } from '../progress.js';
+import { makeProgress, progressMode, type Out } from '../progress.js';
 import { insecureRegistries, REGISTRY_FLAGS } from '../../oci/cli-util.js';
 import type { DockerfileIR } from '../../ir/types.js';
 import type { BuildPlan } from '../../plan/plan.js';
@@ -296,11 +296,16 @@ export function explainReport(steps: readonly StepReport[]): string {
   return out.join('\n') + '\n';
 }
 
+/** Where progress goes: stderr's stream for the live tty view, else straight to fd 2 (see printErr). */
+function progressOut(ctx: CliContext, mode: string): () => Out {
+  return () => (mode === 'tty' ? ctx.stderr : { write: (s: string) => printErr(ctx, s) });
+}
+
 /** The end of a build's output: --explain, then the image id (quiet) or the "writing image" line. */
 function summary(args: ParsedArgs, ctx: CliContext, mode: string, digest: string, names: readonly string[], steps: readonly StepReport[]): void {
-  if (args.bool('explain')) ctx.stdout.write(explainReport(steps));
-  if (mode === 'quiet') ctx.stdout.write(`${digest}\n`);
-  else if (mode !== 'json') ctx.stderr.write(`writing image ${digest}${names.map((n) => ` naming to ${n}`).join('')} done\n`);
+  if (args.bool('explain')) print(ctx, explainReport(steps));
+  if (mode === 'quiet') print(ctx, `${digest}\n`);
+  else if (mode !== 'json') printErr(ctx, `writing image ${digest}${names.map((n) => ` naming to ${n}`).join('')} done\n`);
 }
 
 /**
@@ -322,7 +327,7 @@ async function fromMemo(memoMod: typeof import('../../exec/memo.js'), req: NonNu
     if ('miss' in r) { trace?.(`not used: ${r.miss}`); return undefined; }
     const memo = r.memo;
     trace?.('used');
-    const progress = makeProgress(mode, () => ctx.stderr);
+    const progress = makeProgress(mode, progressOut(ctx, mode));
     memoMod.replayMemo(memo, progress);
     progress.finish();
     const s = await openStoreOnce();
@@ -376,7 +381,7 @@ export const command: Command = {
     } else trace?.('not used for this build (stdin, --no-cache, --no-cache-filter, --pull=always, --output, --push or TSBUILD_MEMO=0)');
 
     const p = await prepare(args, ctx);
-    const progress = makeProgress(mode, () => ctx.stderr);
+    const progress = makeProgress(mode, progressOut(ctx, mode));
     let result: BuildResult;
     const store = await p.store();
     const lease = await store.lease('build');
@@ -413,7 +418,10 @@ export const command: Command = {
             warnings: p.plan.warnings, steps: result.steps, images: (result.images?.length ?? 0) > 0,
           }).catch((e: unknown) => ({ refused: e instanceof Error ? e.message : String(e) }));
           if ('refused' in m) trace?.(`not written: ${m.refused}`);
-          else trace?.(memoMod.writeMemo(memoReq.path, m) ? 'written' : 'not written: the file could not be written');
+          else {
+            const written = memoMod.writeMemo(memoReq.path, m);
+            trace?.(written ? 'written' : 'not written: the file could not be written');
+          }
         }
       }
       if (specs.length || args.bool('push')) {

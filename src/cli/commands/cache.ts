@@ -13,7 +13,7 @@
  */
 import { usageError } from '../args.js';
 import type { FlagSpec } from '../args.js';
-import type { Command } from '../command.js';
+import { print, type Command } from '../command.js';
 import type { CacheRecord, FsStore } from '../../../store/index.js';
 import { RUNCACHE_UNUSED_MS } from '../../../store/derived.js';
 import { FORMAT_FLAG, ago, humanDuration, humanSize, jsonLines, memo, openStoreFor, outputFormat, parseDuration, parseSize, table, tableRows } from './images.js';
@@ -63,7 +63,7 @@ const ls: Command = {
     const store = await openStoreFor(args, ctx);
     if (format === 'json') {
       const recs = (await store.cache.list()).sort((a, b) => (a.lastUsed < b.lastUsed ? 1 : a.lastUsed > b.lastUsed ? -1 : a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-      ctx.stdout.write(jsonLines(recs.map((r) => ({
+      print(ctx, jsonLines(recs.map((r) => ({
         Key: r.key, Parent: r.parent ?? '', Layer: r.layer?.digest ?? '', Size: r.layer?.size ?? 0, Config: r.config ?? '',
         CreatedAt: r.created, LastUsedAt: r.lastUsed, Hits: r.hits, Instruction: r.instruction, Source: source(r), Inputs: r.inputs,
       }))));
@@ -101,7 +101,7 @@ const ls: Command = {
       }
     };
     const width = (row: number, col: number): number => (col === 0 ? keyLen(c.key[row]!) : col === 5 ? instrLen(c.instruction[row]!) : cell(row, col).length);
-    ctx.stdout.write(tableRows(['KEY', 'SIZE', 'CREATED', 'LAST USED', 'HITS', 'INSTRUCTION', 'SOURCE'], rows, cell, width));
+    print(ctx, tableRows(['KEY', 'SIZE', 'CREATED', 'LAST USED', 'HITS', 'INSTRUCTION', 'SOURCE'], rows, cell, width));
     return 0;
   },
 };

@@ -10,7 +10,7 @@
 import type { ParsedArgs } from '../args.js';
 import { usageError } from '../args.js';
 import type { CliContext, Command } from '../command.js';
-import { storeRoot } from '../command.js';
+import { print, storeRoot } from '../command.js';
 import { TsbError } from '../../errors.js';
 import { parseReference, tryParseReference } from '../../oci/reference.js';
 import { openStore, type Descriptor, type FsStore, type RefEntry } from '../../../store/index.js';
@@ -348,7 +348,7 @@ export const command: Command = {
     if (args.bool('quiet')) {
       const ids = new Set<string>();
       for (let r = 0; r < count; r++) { const img = t.image[at(r)]!; ids.add(shortId(t.config[img] ?? t.digest[img], noTrunc)); }
-      ctx.stdout.write([...ids].map((i) => i + '\n').join(''));
+      print(ctx, [...ids].map((i) => i + '\n').join(''));
       return 0;
     }
     if (format === 'json') {
@@ -360,7 +360,7 @@ export const command: Command = {
         const created = t.created[img] ?? '';
         objs.push({ ID: t.config[img] ?? '', Repository: d.repository, Tag: d.tag, Name: name, Digest: t.digest[img], CreatedAt: created, CreatedSince: ago(created || undefined, now), Size: t.size[img] ?? 0 });
       }
-      ctx.stdout.write(jsonLines(objs));
+      print(ctx, jsonLines(objs));
       return 0;
     }
     const digests = args.bool('digests');
@@ -401,7 +401,7 @@ export const command: Command = {
       if (i === 1) { const c = parts(r); return c[2] < 0 ? 6 : c[3] - c[2]; }
       return cellOf(r, i).length; // strings kept per image: nothing made
     };
-    ctx.stdout.write(tableRows(header, count, cellOf, widthOf));
+    print(ctx, tableRows(header, count, cellOf, widthOf));
     return 0;
   },
 };
