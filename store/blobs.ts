@@ -14,7 +14,8 @@
  */
 import type { Hash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
-import { open, readFile, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rename, stat, unlink, utimes } from './afs.js';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { LRUCache } from 'lru-cache';

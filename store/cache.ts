@@ -42,7 +42,7 @@
  * least LISTING_MIN records and the snapshot is missing or more than LISTING_STALE lines behind.
  */
 import { closeSync, constants as C, fstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from './afs.js';
 import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { TsbError, errnoCode } from './errors.js';

@@ -6,7 +6,7 @@
 import { isAscii } from 'node:buffer';
 import { constants as C } from 'node:fs';
 import { createRequire } from 'node:module';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, rename, unlink } from './afs.js';
 import { basename, dirname, join } from 'node:path';
 import { TsbError, errnoCode } from './errors.js';
 import { selfOwner } from './owner.js';

@@ -18,7 +18,7 @@
  * taken once per holder. Waiters poll with jittered backoff (1–25 ms): fair enough for 8 processes,
  * and a lock is only ever held for one small read-modify-write.
  */
-import { readlink, symlink, unlink } from 'node:fs/promises';
+import { readlink, symlink, unlink } from './afs.js';
 import { TsbError, errnoCode } from './errors.js';
 import { E, ioError, sleep, uniqueHex } from './fsutil.js';
 import { ownerAlive, selfOwner, type Owner } from './owner.js';

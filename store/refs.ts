@@ -29,7 +29,7 @@
  * rename, not fsynced (after a power cut it is stale or unreadable, and so ignored).
  */
 import { statSync } from 'node:fs';
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from './afs.js';
 import { dirname, join } from 'node:path';
 import { TsbError, errnoCode } from './errors.js';
 import { E, atomicWrite, decodeText, ioError } from './fsutil.js';

@@ -31,7 +31,7 @@
  * - Only sha256 digests are stored (TSB5009 for others).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, unlink, utimes } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, unlink, utimes } from './afs.js';
 import { join } from 'node:path';
 import { TsbError, errnoCode } from './errors.js';
 import { FsBlobStore, hexOf } from './blobs.js';

@@ -3,8 +3,6 @@ import type { CliContext } from '../cli/command.js';
 import type { ParsedArgs } from '../cli/args.js';
 import { storeRoot } from '../cli/command.js';
 import type { Store } from '../../store/types.js';
-import { parsePlatform } from './image.js';
-import type { Platform } from '../../store/types.js';
 
 export async function withStore<T>(args: ParsedArgs, ctx: CliContext, fn: (s: Store) => Promise<T>): Promise<T> {
   const { openStore } = await import('../../store/index.js');
@@ -12,10 +10,6 @@ export async function withStore<T>(args: ParsedArgs, ctx: CliContext, fn: (s: St
   try { return await fn(store); } finally { await store.close(); }
 }
 
-export function platformFlag(args: ParsedArgs): Platform | undefined {
-  const p = args.str('platform');
-  return p ? parsePlatform(p) : undefined;
-}
 
 /** `--insecure-registry` (repeatable) plus TSBUILD_INSECURE_REGISTRIES (comma-separated). */
 export function insecureRegistries(args: ParsedArgs, ctx: CliContext): string[] {

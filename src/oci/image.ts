@@ -28,6 +28,7 @@
  */
 import { TsbError } from '../errors.js';
 import type { Descriptor, Digest, Platform, Store } from '../../store/types.js';
+import type { ParsedArgs } from '../cli/args.js';
 import { normalizeReference, isDigest } from './reference.js';
 
 export type { Descriptor, Digest, Platform } from '../../store/types.js';
@@ -412,6 +413,12 @@ export function parsePlatform(s: string): Platform {
   const p: Platform = { os: parts[0]!, architecture: normArch(parts[1]!) };
   if (parts[2]) p.variant = parts[2];
   return p;
+}
+
+/** `--platform` of a command that takes one (pull, save, import), parsed; undefined when absent. */
+export function platformFlag(args: ParsedArgs): Platform | undefined {
+  const p = args.str('platform');
+  return p ? parsePlatform(p) : undefined;
 }
 
 function normArch(a: string): string {

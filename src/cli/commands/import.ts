@@ -4,7 +4,8 @@ import { Readable } from 'node:stream';
 import type { Command } from '../command.js';
 import { usageError } from '../args.js';
 import { TsbError } from '../../errors.js';
-import { withStore, platformFlag } from '../../oci/cli-util.js';
+import { withStore } from '../../oci/cli-util.js';
+import { platformFlag } from '../../oci/image.js';
 
 export const command: Command = {
   name: 'import',

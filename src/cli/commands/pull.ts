@@ -1,6 +1,7 @@
 import type { Command } from '../command.js';
 import { usageError } from '../args.js';
-import { withStore, platformFlag, insecureRegistries, progress, endProgress, REGISTRY_FLAGS } from '../../oci/cli-util.js';
+import { withStore, insecureRegistries, progress, endProgress, REGISTRY_FLAGS } from '../../oci/cli-util.js';
+import { platformFlag } from '../../oci/image.js';
 
 export const command: Command = {
   name: 'pull',

@@ -2,7 +2,8 @@ import { resolve } from 'node:path';
 import type { Command } from '../command.js';
 import { usageError } from '../args.js';
 import { TsbError } from '../../errors.js';
-import { withStore, platformFlag } from '../../oci/cli-util.js';
+import { withStore } from '../../oci/cli-util.js';
+import { platformFlag } from '../../oci/image.js';
 
 export const command: Command = {
   name: 'save',
