@@ -22,6 +22,8 @@ export interface CliContext {
   readonly print?: (data: string | Uint8Array) => void;
   /** The same for standard error (printErr()). */
   readonly printErr?: (data: string | Uint8Array) => void;
+  /** Whether stderr is a terminal, if the context can tell without building the stream (else ctx.stderr.isTTY). */
+  readonly stderrIsTTY?: () => boolean;
 }
 
 /**

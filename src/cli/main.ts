@@ -3,7 +3,7 @@
  * command word) means `tsbuild build CONTEXT -t x`, like the issue's short form.
  * Errors thrown by commands are rendered here, once (render.ts).
  */
-import { readFileSync, writeSync } from 'node:fs';
+import { fstatSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatFlags, parseArgs, didYouMean, usageError } from './args.js';
@@ -92,6 +92,11 @@ export function defaultContext(): CliContext {
     print: fdPrinter(1, () => out, stdout),
     printErr: fdPrinter(2, () => err, stderr),
     get stderr() { return stderr(); },
+    // A pipe or a file (CI) is never a terminal: fstat tells without building the stream (~5 ms).
+    stderrIsTTY() {
+      try { if (!fstatSync(2).isCharacterDevice()) return false; } catch { return false; }
+      return stderr().isTTY === true;
+    },
     get stdin() { return process.stdin; },
     env: process.env, cwd: process.cwd(), signal: ac.signal,
   };

@@ -54,6 +54,48 @@ describe('bin/tsbuild.js as a command and as a module', () => {
     expect(r.status).toBe(141);
   });
 
+  it.skipIf(!built)('results and plain progress go straight to the fd: the same bytes through pipes, into files, and in process', async () => {
+    const ctx = join(dir, 'printctx');
+    rmSync(ctx, { recursive: true, force: true });
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(ctx);
+    writeFileSync(join(ctx, 'f'), 'f');
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nARG UNUSED\nCOPY f /f\n');
+    const store = join(dir, 'printstore');
+    const argv = ['build', ctx, '-t', 'p:1', '--store', store, '--build-arg', 'NOPE=1'];
+    const { runMain } = await import('../helpers/cli.js');
+    expect((await runMain([...argv, '--progress', 'plain'])).code).toBe(0); // then every build below is a no-op
+    const piped = spawnSync(bin, [...argv, '--progress', 'plain'], { encoding: 'utf8', env });
+    expect(piped.status, piped.stderr).toBe(0);
+    const q = spawnSync(bin, [...argv, '-q'], { encoding: 'utf8', env });
+    expect(q.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    const files = spawnSync('bash', ['-c', '"$0" "$@" --progress plain >"$OUT" 2>"$ERR"', bin, ...argv],
+      { encoding: 'utf8', env: { ...env, OUT: join(dir, 'out.txt'), ERR: join(dir, 'err.txt') } });
+    expect(files.status).toBe(0);
+    const inProcess = await runMain([...argv, '--progress', 'plain']);
+    const norm = (t: string) => t.replace(/DONE \d+\.\d+s/g, 'DONE');
+    expect(norm(piped.stderr)).toBe(norm(inProcess.stderr));
+    expect(norm(readFileSync(join(dir, 'err.txt'), 'utf8'))).toBe(norm(inProcess.stderr));
+    expect(piped.stderr).toContain('[Warning]');
+    expect(piped.stderr).toMatch(/#2 CACHED\n/);
+    expect(piped.stdout + readFileSync(join(dir, 'out.txt'), 'utf8')).toBe('');
+  });
+
+  it.skipIf(!built)('a listing whose reader goes away ends quietly, as killed by SIGPIPE', async () => {
+    const { openStore } = await import('../../store/index.js');
+    const { makeImage } = await import('../store/image.js');
+    const store = join(dir, 'liststore');
+    const s = await openStore(store);
+    const img = await makeImage(s, undefined, [{ a: '1' }]);
+    await s.refs.setMany(Array.from({ length: 2000 }, (_, i) => ({ name: `registry.example.com/team/app${i}:v${i}`, descriptor: img.manifest })));
+    await s.close();
+    const r = spawnSync('bash', ['-c', 'set -o pipefail; "$0" images --store "$1" | head -c 10 >/dev/null', bin, store], { encoding: 'utf8', env });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(141);
+    const all = spawnSync(bin, ['images', '--store', store], { encoding: 'utf8', env, maxBuffer: 1 << 24 });
+    expect(all.stdout.split('\n').length).toBe(2002);
+  });
+
   it('the registry client trusts the NODE_EXTRA_CA_CERTS file itself', () => {
     const pem = join(dir, 'extra.pem');
     const text = '-----BEGIN CERTIFICATE-----\nTSBUILD-TEST-MARKER\n-----END CERTIFICATE-----\n';

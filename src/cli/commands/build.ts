@@ -355,7 +355,7 @@ export const command: Command = {
     let mode: ReturnType<typeof progressMode>;
     // stderr is looked at only when the mode depends on it (a quiet build never makes the stream).
     const flag = args.str('progress');
-    try { mode = args.bool('quiet') ? 'quiet' : progressMode(flag, flag === undefined || flag.toLowerCase() === 'auto' ? ctx.stderr.isTTY : undefined); } catch {
+    try { mode = args.bool('quiet') ? 'quiet' : progressMode(flag, flag === undefined || flag.toLowerCase() === 'auto' ? (ctx.stderrIsTTY ? ctx.stderrIsTTY() : ctx.stderr.isTTY) : undefined); } catch {
       throw usageError(`invalid --progress "${args.str('progress')}"`, 'use auto, tty, plain, json or quiet.');
     }
     const epoch = sourceDateEpoch(args, ctx);
