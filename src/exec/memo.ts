@@ -185,6 +185,7 @@ export async function checkMemo(path: string, request: string, dockerfilePath: s
   let memo: Memo;
   try { memo = JSON.parse(readFileSync(path, 'utf8')) as Memo; } catch { return { miss: 'no memo of this request' }; }
   if (memo?.v !== MEMO_VERSION || memo.request !== request) return { miss: 'the memo is of another request or version' };
+  if (!wellFormed(memo)) return { miss: 'the memo is damaged' };
   const df = statStamp(dockerfilePath);
   if (!df || df.stamp !== memo.dockerfile) return { miss: 'the Dockerfile changed' };
   if (memo.context !== null) {
@@ -199,6 +200,16 @@ export async function checkMemo(path: string, request: string, dockerfilePath: s
     if (!(await s.blobs.has(d))) return { miss: `blob ${d} is no longer in the store` };
   }
   return { memo };
+}
+
+/** The fields checkMemo and its callers read, of the types they expect (a damaged file is a miss). */
+function wellFormed(m: Memo): boolean {
+  const str = (x: unknown) => typeof x === 'string';
+  const strs = (x: unknown) => Array.isArray(x) && x.every(str);
+  return str(m.dockerfile) && (m.context === null || str(m.context)) && str(m.index) && typeof m.images === 'boolean'
+    && str(m.cache) && strs(m.keys) && strs(m.tags) && strs(m.warnings) && typeof m.image === 'object' && m.image !== null
+    && typeof m.image.manifest === 'object' && m.image.manifest !== null && str(m.image.manifest.digest) && str(m.image.config) && strs(m.image.layers)
+    && Array.isArray(m.steps) && m.steps.every((x) => typeof x === 'object' && x !== null && typeof x.id === 'number' && str(x.name) && (x.status === 'cached' || x.status === 'config'));
 }
 
 /** What a full build with every step cached reports to `progress`, in step order. */

@@ -253,6 +253,21 @@ describe('build memo', () => {
     }
   });
 
+  it('a damaged memo is a miss, never an error', async () => {
+    const t = setup('FROM scratch\nCOPY f /f\n', { f: 'f' });
+    await t.primed();
+    const dir = join(t.store, 'tsbuild', 'memo', 'v1');
+    const file = join(dir, readdirSync(dir).find((n) => n.endsWith('.json'))!);
+    const good = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    const truth = await t.truth();
+    for (const bad of ['{"v":1', JSON.stringify({ ...good, image: null }), JSON.stringify({ ...good, steps: [{ id: 'x' }] }), JSON.stringify({ ...good, keys: 'k' })]) {
+      writeFileSync(file, bad);
+      const r = await t.digest();
+      expect(r.used).toBe(false);
+      expect(r.id).toBe(truth);
+    }
+  });
+
   it('gc keeps a fresh memo and the memo area is a derived area', async () => {
     const t = setup('FROM scratch\nCOPY f /f\n', { f: 'f' });
     await t.primed();

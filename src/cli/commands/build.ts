@@ -326,16 +326,22 @@ async function fromMemo(memoMod: typeof import('../../exec/memo.js'), req: NonNu
     }, openStoreOnce);
     if ('miss' in r) { trace?.(`not used: ${r.miss}`); return undefined; }
     const memo = r.memo;
+    const s = await openStoreOnce();
+    // Tags moved since the memo's build are put back, as a full build would. First, so that if
+    // that fails (a gc took the image meanwhile) the build runs in full with nothing printed yet.
+    try {
+      if ((await s.refs.stamp()) !== memo.index) {
+        for (const name of memo.tags) if ((await s.refs.get(name))?.digest !== memo.image.manifest.digest) await s.refs.set(name, memo.image.manifest);
+      }
+    } catch (e) {
+      trace?.(`not used: tagging failed (${e instanceof Error ? e.message : String(e)})`);
+      return undefined;
+    }
     trace?.('used');
     const progress = makeProgress(mode, progressOut(ctx, mode));
     memoMod.replayMemo(memo, progress);
     progress.finish();
-    const s = await openStoreOnce();
     await s.cache.touchMany(memo.keys).catch(() => undefined);
-    // Tags moved since the memo's build are put back, as a full build would.
-    if ((await s.refs.stamp()) !== memo.index) {
-      for (const name of memo.tags) if ((await s.refs.get(name))?.digest !== memo.image.manifest.digest) await s.refs.set(name, memo.image.manifest);
-    }
     const iid = args.str('iidfile');
     if (iid) writeFileSync(resolve(ctx.cwd, iid), memo.image.manifest.digest);
     summary(args, ctx, mode, memo.image.manifest.digest, memo.tags, memoMod.memoReports(memo));
