@@ -356,7 +356,9 @@ export const command: Command = {
   summary: 'build an image from a Dockerfile and a context',
   usage: 'tsbuild [build] [CONTEXT|-] [-f Dockerfile] [-t NAME:TAG]… [flags]',
   flags: BUILD_FLAGS,
-  details: 'CONTEXT defaults to "."; "-" reads a tar archive (the context) or a Dockerfile from stdin.\nExit codes: 0 built, 1 build failed, 2 usage.',
+  details: 'CONTEXT defaults to "."; "-" reads a tar archive (the context) or a Dockerfile from stdin.\n'
+    + 'A rebuild with nothing changed is answered from the build memo (see README; TSBUILD_MEMO=0 turns it off,\nTSBUILD_MEMO_TRACE=1 says why a build did or did not use it).\n'
+    + 'Exit codes: 0 built, 1 build failed, 2 usage.',
   async run(args: ParsedArgs, ctx: CliContext): Promise<number> {
     let mode: ReturnType<typeof progressMode>;
     // stderr is looked at only when the mode depends on it (a quiet build never makes the stream).
