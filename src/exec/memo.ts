@@ -14,11 +14,11 @@
  * gc keeps it bounded); written temp + rename, not fsynced: a lost or torn memo only means one
  * full build. Contents (MEMO_VERSION 1): see the Memo interface.
  *
- * The request (memoRequest): the code's identity (this module file's size and mtime: a rebuilt or
- * upgraded tsbuild never trusts an older one's memo), the store, the context directory, the
- * Dockerfile path, and every build flag except the output-only ones (--progress, --quiet,
- * --iidfile, --explain), with environment-derived values resolved (--build-arg NAME taken from the
- * environment, SOURCE_DATE_EPOCH).
+ * The request (memoRequest): the code's identity (package version, and this module file's size and
+ * mtime: a rebuilt or upgraded tsbuild never trusts an older one's memo), the store, the context
+ * directory, the Dockerfile path, and every build flag except the output-only ones (--progress,
+ * --quiet, --iidfile, --explain), with environment-derived values resolved (--build-arg NAME taken
+ * from the environment, SOURCE_DATE_EPOCH).
  *
  * A memo is valid only when all of these hold (checkMemo, cheapest first):
  * - the Dockerfile's stat (inode, size, mtime, ctime) is the one taken before the build read it;
@@ -86,12 +86,25 @@ export interface Memo {
 }
 
 let codeId: string | undefined;
-/** This module's file: rewritten by every build of tsbuild (tsc rewrites its outputs) and by every install. */
+/**
+ * Which tsbuild this is: the package version (npm installs set every file's mtime to one fixed
+ * date, so a new release is told by its version) and this module file's size and mtime (every
+ * `npm run build` rewrites it: a rebuilt checkout never trusts an older build's memo).
+ */
 function code(): string {
   if (codeId === undefined) {
     try {
-      const st = statSync(fileURLToPath(import.meta.url));
-      codeId = `${st.size}:${st.mtimeMs}`;
+      const self = fileURLToPath(import.meta.url);
+      const st = statSync(self);
+      let version = 'unknown';
+      // dist/src/exec/memo.js or src/exec/memo.ts: the package root is two or three levels up.
+      for (const up of [join(self, '..', '..', '..', 'package.json'), join(self, '..', '..', '..', '..', 'package.json')]) {
+        try {
+          const pkg = JSON.parse(readFileSync(up, 'utf8')) as { name?: string; version?: string };
+          if (pkg.name === 'tsbuild' && typeof pkg.version === 'string') { version = pkg.version; break; }
+        } catch { /* next */ }
+      }
+      codeId = `${version}:${st.size}:${st.mtimeMs}`;
     } catch {
       codeId = `unknown:${Math.random()}`; // no file to vouch for the code: never match
     }

@@ -134,6 +134,9 @@ describe('build memo', () => {
     // Output-only flags are not: --progress/-q/--iidfile/--explain builds share a memo.
     expect((await t.digest(['--build-arg', 'W'])).used).toBe(true);
     expect(memoRequest({ a: 1, b: 2 })).toBe(memoRequest({ b: 2, a: 1 }));
+    // The code's identity starts with the package version (npm installs share one file mtime).
+    const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
+    expect((JSON.parse(memoRequest({})) as { code: string }).code.startsWith(`${pkg.version}:`)).toBe(true);
     expect(memoPath('/s', 'x')).toMatch(/\/s\/tsbuild\/memo\/v1\/[0-9a-f]{64}\.json$/);
     expect(memoPath('/s', 'x')).not.toBe(memoPath('/s', 'y'));
   });
