@@ -23,7 +23,8 @@
  * A memo is valid only when all of these hold (checkMemo, cheapest first):
  * - the Dockerfile's stat (inode, size, mtime, ctime) is the one taken before the build read it;
  * - if the build read its context: a new walk (same .dockerignore rules) gives the same signature
- *   (BuildContext.signature: every included entry's path, type, mode, owner, size, inode, times);
+ *   (plan/context.ts contextSignature: every included entry's path, type, mode, owner, size, inode,
+ *   times), taken by the build before it read anything;
  * - if the build resolved images (FROM, COPY --from, RUN --mount from=): index.json is the same file;
  * - none of the steps' cache records was put again or removed since (CacheIndex.changedSince), so
  *   a `cache prune` makes the next build run its steps again, as in Docker;
@@ -45,7 +46,6 @@ import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unl
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Descriptor, Store } from '../../store/types.js';
-import type { BuildContext } from '../plan/context.js';
 import type { ProgressSink, StepReport } from './build.js';
 
 export const MEMO_VERSION = 1;
@@ -69,7 +69,7 @@ export interface Memo {
   readonly request: string;
   /** statStamp() of the Dockerfile, taken before it was read. */
   readonly dockerfile: string;
-  /** BuildContext.signature() text of the walk the build used; null when no step read the context. */
+  /** contextSignature() text, taken before the build read its context; null when no step read it. */
   readonly context: string | null;
   /** refs.stamp() after the build tagged; checked only when `images` is true. */
   readonly index: string;
@@ -159,15 +159,18 @@ export function writeMemo(path: string, memo: Memo): boolean {
 
 /** The memo a finished build leaves (see the header for when it may not be written). */
 export async function memoOfBuild(o: {
-  request: string; dockerfile: { stamp: string; racy: boolean } | undefined; context: BuildContext | undefined;
+  request: string; dockerfile: { stamp: string; racy: boolean } | undefined;
+  /** Whether a step read the context, and its contextSignature taken before that. */
+  usedContext: boolean; context: { text: string; racy: boolean } | undefined;
   store: Store; manifest: Descriptor; configDigest: string; tags: readonly string[]; warnings: readonly string[];
   steps: readonly StepReport[]; images: boolean;
 }): Promise<Memo | { refused: string }> {
   if (!o.dockerfile) return { refused: 'the Dockerfile has no stat' };
   if (o.dockerfile.racy) return { refused: 'the Dockerfile changed less than 100 ms before it was read' };
   let context: string | null = null;
-  if (o.context) {
-    const sig = o.context.signature();
+  if (o.usedContext && !o.context) return { refused: 'the context was read without a signature' };
+  if (o.usedContext && o.context) {
+    const sig = o.context;
     if (sig.racy) return { refused: 'a context file changed less than 100 ms before the build read it' };
     context = sig.text;
   }
@@ -189,12 +192,12 @@ export async function memoOfBuild(o: {
 }
 
 /**
- * The memo of `request` if every check in the header holds, else why not. `openContext` walks the
- * context with the build's ignore rules (called only when the memo's build read it); `store` opens
- * the store (called only once the local checks passed).
+ * The memo of `request` if every check in the header holds, else why not. `signContext` gives the
+ * context's contextSignature with the build's ignore rules (called only when the memo's build read
+ * it); `store` opens the store (called only once the local checks passed).
  */
 export async function checkMemo(path: string, request: string, dockerfilePath: string,
-  openContext: () => Promise<BuildContext>, store: () => Promise<Store>): Promise<{ memo: Memo } | { miss: string }> {
+  signContext: () => Promise<{ text: string }>, store: () => Promise<Store>): Promise<{ memo: Memo } | { miss: string }> {
   let memo: Memo;
   try { memo = JSON.parse(readFileSync(path, 'utf8')) as Memo; } catch { return { miss: 'no memo of this request' }; }
   if (memo?.v !== MEMO_VERSION || memo.request !== request) return { miss: 'the memo is of another request or version' };
@@ -203,7 +206,7 @@ export async function checkMemo(path: string, request: string, dockerfilePath: s
   if (!df || df.stamp !== memo.dockerfile) return { miss: 'the Dockerfile changed' };
   if (memo.context !== null) {
     let sig;
-    try { sig = (await openContext()).signature(); } catch { return { miss: 'the context cannot be walked' }; }
+    try { sig = await signContext(); } catch { return { miss: 'the context cannot be walked' }; }
     if (sig.text !== memo.context) return { miss: 'a context file changed (or was added or removed)' };
   }
   const s = await store();

@@ -75,8 +75,6 @@ export class BuildContext {
   private readonly statCacheFile: string | undefined;
   /** Bytes actually read to hash (0 on a fully stat-cached rebuild): for tests and progress. */
   bytesHashed = 0;
-  /** Wall clock (ns) when the walk began. */
-  walkedAtNs = 0n;
 
   private constructor(root: string, opts: ContextOptions) {
     this.root = root;
@@ -87,80 +85,16 @@ export class BuildContext {
 
   static open(dir: string, opts: ContextOptions = {}): BuildContext {
     const root = resolvePath(dir);
-    let st;
-    try { st = lstatSync(root, { bigint: true }); } catch (e) {
-      throw new TsbError('TSB3020', `unable to prepare context: path "${dir}" not found`, { cause: e, hint: 'pass an existing directory as the build context.', exitCode: 1 });
-    }
-    if (!st.isDirectory()) {
-      throw new TsbError('TSB3021', `unable to prepare context: "${dir}" is not a directory`, { hint: 'pass a directory, or - to read a tar archive from stdin.' });
-    }
+    const st = contextRoot(root, dir, (p) => lstatSync(p, { bigint: true }));
     const ctx = new BuildContext(root, opts);
-    ctx.walkedAtNs = BigInt(Date.now()) * 1_000_000n;
     ctx.loadStatCache();
     ctx.entries.set('', toEntry('', st, undefined));
-    ctx.walk('', root);
+    walkContext(root, ctx.ignore, (p) => lstatSync(p, { bigint: true }), {
+      entry: (rel, est, link) => { ctx.entries.set(rel, toEntry(rel, est, link)); },
+      dir: (rel, names) => { ctx.kids.set(rel, names); },
+      drop: (rel) => { ctx.entries.delete(rel); ctx.kids.delete(rel); },
+    });
     return ctx;
-  }
-
-  // Runs once per build over every context entry, mostly before V8 has optimised anything: kept
-  // lean (string concatenation, not path.join; the default sort, which is the same UTF-16 order as
-  // byteCompare without a callback; one object shape per entry). A sync lstat beats the thread
-  // pool here: the inodes are cached and the per-call JS cost dominates.
-  private walk(dir: string, abs: string): void {
-    let names: string[];
-    try { names = readdirSync(abs); } catch (e) {
-      throw new TsbError('TSB3022', `cannot read context directory ${dir || '.'}`, { cause: e });
-    }
-    names.sort();
-    const included: string[] = [];
-    const ignore = this.ignore.empty ? undefined : this.ignore;
-    const prefix = abs.endsWith('/') ? abs : abs + '/';
-    for (const name of names) {
-      const rel = dir === '' ? name : dir + '/' + name;
-      const path = prefix + name;
-      const ignored = ignore !== undefined && ignore.ignores(rel);
-      let st;
-      try { st = lstatSync(path, { bigint: true }); } catch (e) {
-        // A name that is not UTF-8 comes back from readdir with U+FFFD and cannot be found again.
-        if (name.includes('\uFFFD') && ignored) continue;
-        throw contextEntryError(rel, e);
-      }
-      if (st.isDirectory()) {
-        if (ignored && !ignore.mayReincludeBelow(rel)) continue;
-        const e = toEntry(rel, st, undefined);
-        this.entries.set(rel, e);
-        const before = this.entries.size;
-        this.walk(rel, path);
-        if (ignored && this.entries.size === before) { this.entries.delete(rel); this.kids.delete(rel); continue; }
-        included.push(name);
-      } else {
-        if (ignored) continue;
-        const link = st.isSymbolicLink() ? readlinkSync(path) : undefined;
-        this.entries.set(rel, toEntry(rel, st, link));
-        included.push(name);
-      }
-    }
-    this.kids.set(dir, included);
-  }
-
-  /**
-   * The walk as text (the build memo, src/exec/memo.ts, compares it): a line per included entry
-   * with its path, type, mode, owner, size, inode, mtime, ctime and link target, in walk order.
-   * Equal texts of two walks mean no entry a build reads was changed, added or removed — unless a
-   * change landed in the same timestamp granule as the first walk's lstat: `racy` is true when any
-   * entry changed less than RACY_NS before the walk began, and such a text must not be trusted
-   * later (the stat cache's rule too). Text, not a digest: comparing it needs no hashing.
-   */
-  signature(): { text: string; racy: boolean } {
-    const since = this.walkedAtNs - RACY_NS;
-    let racy = false;
-    let text = '';
-    for (const e of this.entries.values()) {
-      if (e.mtimeNs >= since || e.ctimeNs >= since) racy = true;
-      // Length-prefixed path and link: no name can make two different walks read the same.
-      text += `${e.rel.length}:${e.rel}\t${e.type}\t${e.mode}\t${e.uid}\t${e.gid}\t${e.size}\t${e.ino}\t${e.mtimeNs}\t${e.ctimeNs}\t${e.linkTarget === undefined ? '-' : `${e.linkTarget.length}:${e.linkTarget}`}\n`;
-    }
-    return { text, racy };
   }
 
   /** Sorted child names of an included directory. */
@@ -392,6 +326,111 @@ export class BuildContext {
 function sha256hex(b: Buffer): string {
   const oneShotHash = crypto().hash;
   return typeof oneShotHash === 'function' ? oneShotHash('sha256', b, 'hex') : createHash('sha256').update(b).digest('hex');
+}
+
+interface WalkStat { isDirectory(): boolean; isSymbolicLink(): boolean }
+
+/** The context root's stat, or the coded error a missing or non-directory context is. */
+function contextRoot<S extends WalkStat>(root: string, given: string, lstat: (p: string) => S): S {
+  let st: S;
+  try { st = lstat(root); } catch (e) {
+    throw new TsbError('TSB3020', `unable to prepare context: path "${given}" not found`, { cause: e, hint: 'pass an existing directory as the build context.', exitCode: 1 });
+  }
+  if (!st.isDirectory()) {
+    throw new TsbError('TSB3021', `unable to prepare context: "${given}" is not a directory`, { hint: 'pass a directory, or - to read a tar archive from stdin.' });
+  }
+  return st;
+}
+
+/**
+ * The context walk, below `root`: BuildContext's and contextSignature's, so that both see exactly
+ * the same entries (why one function). Depth first in sorted name order, lstat only (a link is
+ * never followed), `.dockerignore` applied: an ignored directory is entered only when a `!` rule
+ * may re-include something below it, and kept only when something below was included. Calls
+ * `entry` for each included entry in walk order (a directory before what is below it), `dir` with
+ * the sorted included names of each directory walked, and `drop` for an ignored directory entered
+ * in vain (after its `entry`: the visitor takes it back). Returns how many entries were included.
+ *
+ * Runs once per build over every context entry, mostly before V8 has optimised anything: kept lean
+ * (string concatenation, not path.join; the default sort, which is the same UTF-16 order as
+ * byteCompare without a callback). A sync lstat beats the thread pool here: the inodes are cached
+ * and the per-call JS cost dominates.
+ */
+function walkContext<S extends WalkStat>(root: string, ignoreAll: IgnoreMatcher, lstat: (p: string) => S, visit: {
+  entry(rel: string, st: S, link: string | undefined): void; dir(rel: string, names: string[]): void; drop(rel: string): void;
+}): number {
+  const ignore = ignoreAll.empty ? undefined : ignoreAll;
+  const walk = (dir: string, abs: string): number => {
+    let names: string[];
+    try { names = readdirSync(abs); } catch (e) {
+      throw new TsbError('TSB3022', `cannot read context directory ${dir || '.'}`, { cause: e });
+    }
+    names.sort();
+    const included: string[] = [];
+    let count = 0;
+    const prefix = abs.endsWith('/') ? abs : abs + '/';
+    for (const name of names) {
+      const rel = dir === '' ? name : dir + '/' + name;
+      const path = prefix + name;
+      const ignored = ignore !== undefined && ignore.ignores(rel);
+      let st: S;
+      try { st = lstat(path); } catch (e) {
+        // A name that is not UTF-8 comes back from readdir with U+FFFD and cannot be found again.
+        if (name.includes('\uFFFD') && ignored) continue;
+        throw contextEntryError(rel, e);
+      }
+      if (st.isDirectory()) {
+        if (ignored && !ignore.mayReincludeBelow(rel)) continue;
+        visit.entry(rel, st, undefined);
+        const below = walk(rel, path);
+        if (ignored && below === 0) { visit.drop(rel); continue; }
+        included.push(name);
+        count += 1 + below;
+      } else {
+        if (ignored) continue;
+        visit.entry(rel, st, st.isSymbolicLink() ? readlinkSync(path) : undefined);
+        included.push(name);
+        count++;
+      }
+    }
+    visit.dir(dir, included);
+    return count;
+  };
+  return walk('', root);
+}
+
+/**
+ * The context as the build memo (src/exec/memo.ts) compares it: the walk BuildContext makes (same
+ * rules, walkContext), as text, a line per included entry (the root too) with its path, type,
+ * mode, owner, size, inode, mtime, ctime (ms, as Node gives them) and link target. Equal texts of
+ * two walks mean no entry a build reads was changed, added or removed since the first — provided
+ * nothing had changed within RACY_NS before the first walk began (`racy`: then a change in the
+ * same timestamp granule could go unseen, and the text must not be trusted later; the stat cache's
+ * rule). A later change always shows: its times are at least the walk's start, and every time in
+ * a trusted text is RACY_NS older than that.
+ * Plain (number) stats, not BuildContext's exact ones (why): a memoized no-op build is this walk and
+ * little else, and BigInt stats cost a third more. So a build that may leave a memo takes this walk
+ * before BuildContext's (a change in between shows in the next walk, never the other way round).
+ */
+export function contextSignature(dir: string, ignore: IgnoreMatcher): { text: string; racy: boolean } {
+  const root = resolvePath(dir);
+  const since = Date.now() - Number(RACY_NS / 1_000_000n);
+  let racy = false;
+  let text = '';
+  const marks = new Map<string, number>();
+  const line = (rel: string, st: import('node:fs').Stats, link: string | undefined): void => {
+    if (st.mtimeMs >= since || st.ctimeMs >= since) racy = true;
+    const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+    // Length-prefixed path and link: no name can make two different walks read the same.
+    text += `${rel.length}:${rel}\t${type}\t${st.mode}\t${st.uid}\t${st.gid}\t${type === 'file' ? st.size : 0}\t${st.ino}\t${st.mtimeMs}\t${st.ctimeMs}\t${link === undefined ? '-' : `${link.length}:${link}`}\n`;
+  };
+  line('', contextRoot(root, dir, (p) => lstatSync(p)), undefined);
+  walkContext(root, ignore, (p) => lstatSync(p), {
+    entry: (rel, st, link) => { if (st.isDirectory()) marks.set(rel, text.length); line(rel, st, link); },
+    dir: () => undefined,
+    drop: (rel) => { text = text.slice(0, marks.get(rel)); },
+  });
+  return { text, racy };
 }
 
 function toEntry(rel: string, st: import('node:fs').BigIntStats, linkTarget: string | undefined): CtxEntry {

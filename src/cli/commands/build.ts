@@ -94,8 +94,8 @@ export interface Prepared {
   dockerfileDisplay: string;
   contextDir?: string;
   context?: () => BuildContext;
-  /** The context if a step opened it (the walk the build used). */
-  openedContext?: () => BuildContext | undefined;
+  /** contextSignature of the context, taken before it was opened, if a step opened it (with opts.signature). */
+  contextSignature?: () => { text: string; racy: boolean } | undefined;
   /** The Dockerfile's stat stamp, taken before it was read (exec/memo.ts); absent for stdin. */
   dockerfileStamp?: { stamp: string; racy: boolean };
   cleanup: () => void;
@@ -150,11 +150,11 @@ function memoRequestOf(args: ParsedArgs, ctx: CliContext, pull: string, memo: ty
   return { request, path: memo.memoPath(root, request), contextDir, dockerfile };
 }
 
-export async function prepare(args: ParsedArgs, ctx: CliContext, opts: { positionalIsFile?: boolean } = {}): Promise<Prepared> {
+export async function prepare(args: ParsedArgs, ctx: CliContext, opts: { positionalIsFile?: boolean; signature?: boolean } = {}): Promise<Prepared> {
   const { parse } = await import('../../syntax/index.js');
   const { toIR } = await import('../../ir/index.js');
   const { makePlan, parseBuildArgs, parsePlatformFlag } = await import('../../plan/plan.js');
-  const { BuildContext: BC, loadIgnore } = await import('../../plan/context.js');
+  const { BuildContext: BC, loadIgnore, contextSignature } = await import('../../plan/context.js');
 
   if (args.positional.length > 1) throw usageError(`"tsbuild build" takes one context, got ${args.positional.length}: ${args.positional.join(' ')}`, 'write tsbuild build [CONTEXT] -t NAME:TAG.');
   const cleanups: (() => void)[] = [];
@@ -231,11 +231,17 @@ export async function prepare(args: ParsedArgs, ctx: CliContext, opts: { positio
   };
   let context: (() => BuildContext) | undefined;
   let openedCtx: BuildContext | undefined;
+  let signature: { text: string; racy: boolean } | undefined;
   if (contextDir) {
     const cdir = contextDir;
     const dfPath = dockerfileKey!.startsWith('stdin:') ? undefined : dockerfileKey!;
     context = () => {
-      openedCtx ??= BC.open(cdir, { ignore: loadIgnore(cdir, dfPath).matcher, statCacheDir: join(root, 'tsbuild', 'statcache', 'v1') });
+      if (!openedCtx) {
+        const ignore = loadIgnore(cdir, dfPath).matcher;
+        // For the build memo: the walk as it is before the build reads anything (exec/memo.ts).
+        if (opts.signature) signature = contextSignature(cdir, ignore);
+        openedCtx = BC.open(cdir, { ignore, statCacheDir: join(root, 'tsbuild', 'statcache', 'v1') });
+      }
       return openedCtx;
     };
   }
@@ -248,7 +254,7 @@ export async function prepare(args: ParsedArgs, ctx: CliContext, opts: { positio
   }
   return {
     ir, plan, text, dockerfileKey: dockerfileKey!, dockerfileDisplay: display!, ...(contextDir ? { contextDir } : {}),
-    ...(context ? { context, openedContext: () => openedCtx } : {}), ...(dockerfileStamp ? { dockerfileStamp } : {}),
+    ...(context ? { context, contextSignature: () => signature } : {}), ...(dockerfileStamp ? { dockerfileStamp } : {}),
     cleanup: () => { for (const c of cleanups) c(); }, tags, store, storeRootDir: root,
   };
 }
@@ -321,8 +327,8 @@ async function fromMemo(memoMod: typeof import('../../exec/memo.js'), req: NonNu
   };
   try {
     const r = await memoMod.checkMemo(req.path, req.request, req.dockerfile, async () => {
-      const { BuildContext: BC, loadIgnore } = await import('../../plan/context.js');
-      return BC.open(req.contextDir, { ignore: loadIgnore(req.contextDir, req.dockerfile).matcher });
+      const { contextSignature, loadIgnore } = await import('../../plan/context.js');
+      return contextSignature(req.contextDir, loadIgnore(req.contextDir, req.dockerfile).matcher);
     }, openStoreOnce);
     if ('miss' in r) { trace?.(`not used: ${r.miss}`); return undefined; }
     const memo = r.memo;
@@ -388,7 +394,7 @@ export const command: Command = {
       if (done !== undefined) return done;
     } else trace?.('not used for this build (stdin, --no-cache, --no-cache-filter, --pull=always, --output, --push or TSBUILD_MEMO=0)');
 
-    const p = await prepare(args, ctx);
+    const p = await prepare(args, ctx, { signature: memoReq !== undefined });
     const progress = makeProgress(mode, progressOut(ctx, mode));
     let result: BuildResult;
     const store = await p.store();
@@ -421,7 +427,7 @@ export const command: Command = {
         if (result.remote) trace?.('not written: a step read a remote source (ADD URL)');
         else {
           const m = await memoMod.memoOfBuild({
-            request: memoReq.request, dockerfile: p.dockerfileStamp, context: result.usedContext ? p.openedContext?.() : undefined,
+            request: memoReq.request, dockerfile: p.dockerfileStamp, usedContext: result.usedContext === true, context: p.contextSignature?.(),
             store, manifest: result.manifest!, configDigest: result.configDigest!, tags: p.tags.map((t) => normalizeReference(t)),
             warnings: p.plan.warnings, steps: result.steps, images: (result.images?.length ?? 0) > 0,
           }).catch((e: unknown) => ({ refused: e instanceof Error ? e.message : String(e) }));
