@@ -25,7 +25,8 @@
  * - if the build read its context: a new walk (same .dockerignore rules) gives the same signature
  *   (plan/context.ts contextSignature: every included entry's path, type, mode, owner, size, inode,
  *   times), taken by the build before it read anything;
- * - if the build resolved images (FROM, COPY --from, RUN --mount from=): index.json is the same file;
+ * - if the build resolved images (FROM, COPY --from, RUN --mount from=): index.json is the same file,
+ *   or each name it resolved still names the same image (other builds tag other names meanwhile);
  * - none of the steps' cache records was put again or removed since (CacheIndex.changedSince), so
  *   a `cache prune` makes the next build run its steps again, as in Docker;
  * - the image's manifest, config and layer blobs are all in the store.
@@ -35,9 +36,7 @@
  * entry changed less than 100 ms before it was read (a change in the same timestamp granule could
  * go unseen: the stat cache's racy rule).
  *
- * Known gaps: in a store shared by concurrent builds that tag images (parallel CI jobs), index.json
- * changes often, so a build that uses base images seldom finds its memo valid there (it then builds
- * in full: slower, never wrong). RUN secrets and cache-mount contents are not looked at: neither
+ * Known gaps: RUN secrets and cache-mount contents are not looked at: neither
  * keys a step (as in BuildKit), so a full no-op would not look at them either.
  * TSBUILD_MEMO=0 turns the memo off; TSBUILD_MEMO_TRACE=1 prints to stderr why a memo was or was
  * not used.
@@ -71,10 +70,16 @@ export interface Memo {
   readonly dockerfile: string;
   /** contextSignature() text, taken before the build read its context; null when no step read it. */
   readonly context: string | null;
-  /** refs.stamp() after the build tagged; checked only when `images` is true. */
+  /** refs.stamp() after the build tagged. */
   readonly index: string;
   /** Whether the build resolved image references through the store. */
   readonly images: boolean;
+  /**
+   * The image names the build resolved by name (normalized), with the descriptor digest each named
+   * after the build: when index.json changed since, each must still name the same (references by
+   * digest never move and are not listed).
+   */
+  readonly bases: readonly (readonly [string, string])[];
   /** cache.position() after the build's records and hits were written. */
   readonly cache: string;
   /** Cache keys of the keyed steps (their hits are recorded on a memo hit). */
@@ -163,7 +168,7 @@ export async function memoOfBuild(o: {
   /** Whether a step read the context, and its contextSignature taken before that. */
   usedContext: boolean; context: { text: string; racy: boolean } | undefined;
   store: Store; manifest: Descriptor; configDigest: string; tags: readonly string[]; warnings: readonly string[];
-  steps: readonly StepReport[]; images: boolean;
+  steps: readonly StepReport[]; images: boolean; bases: readonly (readonly [string, string])[];
 }): Promise<Memo | { refused: string }> {
   if (!o.dockerfile) return { refused: 'the Dockerfile has no stat' };
   if (o.dockerfile.racy) return { refused: 'the Dockerfile changed less than 100 ms before it was read' };
@@ -184,7 +189,7 @@ export async function memoOfBuild(o: {
     steps.push({ id: s.id, stage: s.stage, name: s.name, kind: s.kind, line: s.line, status: keyed ? 'cached' : 'config' });
   }
   return {
-    v: MEMO_VERSION, request: o.request, dockerfile: o.dockerfile.stamp, context, images: o.images,
+    v: MEMO_VERSION, request: o.request, dockerfile: o.dockerfile.stamp, context, images: o.images, bases: o.bases,
     index: await o.store.refs.stamp(), cache: await o.store.cache.position(), keys,
     image: { manifest: o.manifest, config: o.configDigest, layers: (m.layers ?? []).map((l) => l.digest) },
     tags: o.tags, warnings: o.warnings, steps,
@@ -210,7 +215,12 @@ export async function checkMemo(path: string, request: string, dockerfilePath: s
     if (sig.text !== memo.context) return { miss: 'a context file changed (or was added or removed)' };
   }
   const s = await store();
-  if (memo.images && (await s.refs.stamp()) !== memo.index) return { miss: 'the store\'s image names changed (a base image may have moved)' };
+  // Other builds tag images in a shared store all the time: only the names this build resolved count.
+  if (memo.images && (await s.refs.stamp()) !== memo.index) {
+    for (const [name, digest] of memo.bases) {
+      if ((await s.refs.get(name))?.digest !== digest) return { miss: `base image ${name} moved` };
+    }
+  }
   if (await s.cache.changedSince(memo.cache, new Set(memo.keys))) return { miss: 'a cache record of a step was replaced or removed' };
   for (const d of [memo.image.manifest.digest, memo.image.config, ...memo.image.layers]) {
     if (!(await s.blobs.has(d))) return { miss: `blob ${d} is no longer in the store` };
@@ -223,6 +233,7 @@ function wellFormed(m: Memo): boolean {
   const str = (x: unknown) => typeof x === 'string';
   const strs = (x: unknown) => Array.isArray(x) && x.every(str);
   return str(m.dockerfile) && (m.context === null || str(m.context)) && str(m.index) && typeof m.images === 'boolean'
+    && Array.isArray(m.bases) && m.bases.every((b) => Array.isArray(b) && b.length === 2 && str(b[0]) && str(b[1]))
     && str(m.cache) && strs(m.keys) && strs(m.tags) && strs(m.warnings) && typeof m.image === 'object' && m.image !== null
     && typeof m.image.manifest === 'object' && m.image.manifest !== null && str(m.image.manifest.digest) && str(m.image.config) && strs(m.image.layers)
     && Array.isArray(m.steps) && m.steps.every((x) => typeof x === 'object' && x !== null && typeof x.id === 'number' && str(x.name) && (x.status === 'cached' || x.status === 'config'));

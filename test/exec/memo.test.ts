@@ -161,6 +161,13 @@ describe('build memo', () => {
     expect(r.id).toBe(await t.truth());
     expect((await t.digest()).used).toBe(true);
 
+    // Other builds tag other names in a shared store: the memo still holds (only its base's name counts).
+    const other0 = setup('FROM scratch\nCOPY z /z\n', { z: 'z' });
+    expect((await cli(['build', other0.dir, '-t', 'unrelated:1', '--store', store, '-q'])).code).toBe(0);
+    r = await t.digest();
+    expect(r.used, r.trace).toBe(true);
+    expect(r.id).toBe(await t.truth());
+
     // A cache prune removes the steps' records: the next build runs them again, as in Docker.
     expect((await cli(['cache', 'prune', '--all', '--store', store])).code).toBe(0);
     r = await t.digest();
@@ -172,8 +179,9 @@ describe('build memo', () => {
     const u = setup('FROM scratch\nCOPY h /h\n', { h: 'h' });
     const other = await cli(['build', u.dir, '-t', 'other:1', '--store', store, '-q']);
     expect((await cli(['tag', 'other:1', 'm:1', '--store', store])).code).toBe(0);
-    // (This build uses a base image and index.json changed: it runs in full, and tags.)
+    // The memo still holds (its base did not move) and puts the tag back, as a full build would.
     r = await t.digest();
+    expect(r.used, r.trace).toBe(true);
     const index = () => JSON.parse(readFileSync(join(store, 'index.json'), 'utf8')) as { manifests: { digest: string; annotations: Record<string, string> }[] };
     const tagOf = () => index().manifests.find((m) => m.annotations['org.opencontainers.image.ref.name'] === 'docker.io/library/m:1')!.digest;
     expect(tagOf()).toBe(r.id);

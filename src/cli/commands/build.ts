@@ -302,6 +302,34 @@ export function explainReport(steps: readonly StepReport[]): string {
   return out.join('\n') + '\n';
 }
 
+/**
+ * After a successful build: write its memo (exec/memo.ts), or say why not. Never fails the build:
+ * a memo is a cache, and anything that goes wrong here only means the next build runs in full.
+ */
+async function leaveMemo(memoMod: typeof import('../../exec/memo.js'), path: string, fields: Parameters<typeof import('../../exec/memo.js').memoOfBuild>[0],
+  result: BuildResult, trace: (m: string) => void): Promise<void> {
+  try {
+    if (result.remote) { trace('not written: a step read a remote source (ADD URL)'); return; }
+    // Names resolved by name, with what each names now (after our own tags); a digest reference
+    // never moves. A name that names nothing now leaves no memo.
+    const bases: [string, string][] = [];
+    const { parseReference } = await import('../../oci/reference.js');
+    for (const ref of result.images ?? []) {
+      const r = parseReference(ref);
+      if (r.digest) continue;
+      const d = (await fields.store.refs.get(r.full))?.digest;
+      if (d === undefined) { trace(`not written: base image ${ref} is not named in the store`); return; }
+      bases.push([r.full, d]);
+    }
+    const m = await memoMod.memoOfBuild({ ...fields, bases });
+    if ('refused' in m) { trace(`not written: ${m.refused}`); return; }
+    const written = memoMod.writeMemo(path, m); // not inside trace(…): an absent trace skips its argument
+    trace(written ? 'written' : 'not written: the file could not be written');
+  } catch (e) {
+    trace(`not written: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 /** Where progress goes: stderr's stream for the live tty view, else straight to fd 2 (see printErr). */
 function progressOut(ctx: CliContext, mode: string): () => Out {
   return () => (mode === 'tty' ? ctx.stderr : { write: (s: string) => printErr(ctx, s) });
@@ -319,7 +347,7 @@ function summary(args: ParsedArgs, ctx: CliContext, mode: string, digest: string
  * hits and tags as a full no-op build, and the same output. Undefined when it is not (build in full).
  */
 async function fromMemo(memoMod: typeof import('../../exec/memo.js'), req: NonNullable<ReturnType<typeof memoRequestOf>>,
-  args: ParsedArgs, ctx: CliContext, mode: ReturnType<typeof progressMode>, trace: ((m: string) => void) | undefined): Promise<number | undefined> {
+  args: ParsedArgs, ctx: CliContext, mode: ReturnType<typeof progressMode>, trace: (m: string) => void): Promise<number | undefined> {
   let store: Store | undefined;
   const openStoreOnce = async (): Promise<Store> => {
     if (!store) { const { openStore } = await import('../../../store/index.js'); store = await openStore(storeRoot(args, ctx)) as unknown as Store; }
@@ -330,7 +358,7 @@ async function fromMemo(memoMod: typeof import('../../exec/memo.js'), req: NonNu
       const { contextSignature, loadIgnore } = await import('../../plan/context.js');
       return contextSignature(req.contextDir, loadIgnore(req.contextDir, req.dockerfile).matcher);
     }, openStoreOnce);
-    if ('miss' in r) { trace?.(`not used: ${r.miss}`); return undefined; }
+    if ('miss' in r) { trace(`not used: ${r.miss}`); return undefined; }
     const memo = r.memo;
     const s = await openStoreOnce();
     // Tags moved since the memo's build are put back, as a full build would. First, so that if
@@ -340,10 +368,10 @@ async function fromMemo(memoMod: typeof import('../../exec/memo.js'), req: NonNu
         for (const name of memo.tags) if ((await s.refs.get(name))?.digest !== memo.image.manifest.digest) await s.refs.set(name, memo.image.manifest);
       }
     } catch (e) {
-      trace?.(`not used: tagging failed (${e instanceof Error ? e.message : String(e)})`);
+      trace(`not used: tagging failed (${e instanceof Error ? e.message : String(e)})`);
       return undefined;
     }
-    trace?.('used');
+    trace('used');
     const progress = makeProgress(mode, progressOut(ctx, mode));
     memoMod.replayMemo(memo, progress);
     progress.finish();
@@ -388,11 +416,12 @@ export const command: Command = {
     // The build memo (exec/memo.ts): an unchanged rebuild is answered before anything is planned.
     const memoMod = ctx.env.TSBUILD_MEMO === '0' ? undefined : await import('../../exec/memo.js');
     const memoReq = memoMod && memoRequestOf(args, ctx, pull, memoMod);
-    const trace = ctx.env.TSBUILD_MEMO_TRACE === '1' ? (m: string) => { ctx.stderr.write(`tsbuild memo: ${m}\n`); } : undefined;
+    // Always a function (a no-op when off): an optional call `trace(f())` would skip f() when off.
+    const trace = ctx.env.TSBUILD_MEMO_TRACE === '1' ? (m: string) => { ctx.stderr.write(`tsbuild memo: ${m}\n`); } : (_m: string) => undefined;
     if (memoMod && memoReq) {
       const done = await fromMemo(memoMod, memoReq, args, ctx, mode, trace);
       if (done !== undefined) return done;
-    } else trace?.('not used for this build (stdin, --no-cache, --no-cache-filter, --pull=always, --output, --push or TSBUILD_MEMO=0)');
+    } else trace('not used for this build (stdin, --no-cache, --no-cache-filter, --pull=always, --output, --push or TSBUILD_MEMO=0)');
 
     const p = await prepare(args, ctx, { signature: memoReq !== undefined });
     const progress = makeProgress(mode, progressOut(ctx, mode));
@@ -424,19 +453,11 @@ export const command: Command = {
       const iid = args.str('iidfile');
       if (iid) writeFileSync(resolve(ctx.cwd, iid), result.manifest!.digest);
       if (memoMod && memoReq) {
-        if (result.remote) trace?.('not written: a step read a remote source (ADD URL)');
-        else {
-          const m = await memoMod.memoOfBuild({
-            request: memoReq.request, dockerfile: p.dockerfileStamp, usedContext: result.usedContext === true, context: p.contextSignature?.(),
-            store, manifest: result.manifest!, configDigest: result.configDigest!, tags: p.tags.map((t) => normalizeReference(t)),
-            warnings: p.plan.warnings, steps: result.steps, images: (result.images?.length ?? 0) > 0,
-          }).catch((e: unknown) => ({ refused: e instanceof Error ? e.message : String(e) }));
-          if ('refused' in m) trace?.(`not written: ${m.refused}`);
-          else {
-            const written = memoMod.writeMemo(memoReq.path, m);
-            trace?.(written ? 'written' : 'not written: the file could not be written');
-          }
-        }
+        await leaveMemo(memoMod, memoReq.path, {
+          request: memoReq.request, dockerfile: p.dockerfileStamp, usedContext: result.usedContext === true, context: p.contextSignature?.(),
+          store, manifest: result.manifest!, configDigest: result.configDigest!, tags: p.tags.map((t) => normalizeReference(t)),
+          warnings: p.plan.warnings, steps: result.steps, images: (result.images?.length ?? 0) > 0, bases: [],
+        }, result, trace);
       }
       if (specs.length || args.bool('push')) {
         const { exportImage } = await import('../../oci/export.js');
