@@ -46,12 +46,18 @@ function makeBig(dir: string): void {
 interface Run { s: number; rssMB: number }
 
 /** The installed command, or (viaNode) `node bin/tsbuild.js`. */
+/**
+ * Wall time from this process's clock around the child (as BuildKit's builds are timed: GNU time's
+ * %e counts in 10 ms steps, too coarse for a 60 ms no-op), peak RSS from GNU time's %M.
+ */
 function timeTsbuild(ctx: string, store: string, viaNode = false): Run {
   const argv = [...(viaNode ? [process.execPath] : []), bin, 'build', ctx, '-t', 'bench:x', '--store', store, '--progress', 'quiet'];
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %M', ...argv], { encoding: 'utf8' });
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', ...argv], { encoding: 'utf8' });
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`tsbuild failed: ${r.stderr}`);
-  const last = r.stderr.trim().split('\n').pop()!.split(' ');
-  return { s: Number(last[0]), rssMB: Number(last[1]) / 1024 };
+  const last = r.stderr.trim().split('\n').pop()!;
+  return { s, rssMB: Number(last) / 1024 };
 }
 
 function timeCmd(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): number {
@@ -184,10 +190,10 @@ export default async function (report: (line: string) => void): Promise<void> {
         });
       }
       const ts = { cold: median(cold.map((r) => r.s)), noop: median(noop.map((r) => r.s)), rss: Math.max(...cold.map((r) => r.rssMB), ...noop.map((r) => r.rssMB)) };
-      report(`${c.name}: tsbuild cold ${ts.cold.toFixed(2)} s, no-op ${ts.noop.toFixed(2)} s (as node bin/tsbuild.js ${median(noopNode).toFixed(2)} s), peak RSS ${ts.rss.toFixed(0)} MB`);
+      report(`${c.name}: tsbuild cold ${ts.cold.toFixed(2)} s, no-op ${ts.noop.toFixed(3)} s (as node bin/tsbuild.js ${median(noopNode).toFixed(3)} s), peak RSS ${ts.rss.toFixed(0)} MB`);
       peerList.forEach((peer, k) => {
         const p = per[k]!;
-        report(`${c.name}: ${peer.name} cold ${median(p.cold).toFixed(2)} s, no-op ${median(p.noop).toFixed(2)} s`);
+        report(`${c.name}: ${peer.name} cold ${median(p.cold).toFixed(2)} s, no-op ${median(p.noop).toFixed(3)} s`);
         report(`${c.name}: ratio tsbuild/${peer.name} cold ${median(p.rCold).toFixed(2)}× (goal ≤ 0.5), no-op ${median(p.rNoop).toFixed(2)}× (goal ≤ 0.5) (medians of ${runs} paired rounds)`);
       });
     }
