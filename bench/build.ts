@@ -4,7 +4,7 @@
  *   big:   a 200 MB context (COPY . /data)
  * through tsbuild (a child process, as a user runs it) and, in the same run, Docker BuildKit via
  * ../shared/peers (20.10 and the modern 0.25 daemon, each that is available; else skipped with a
- * message). Prints medians and the tsbuild/BuildKit ratios; peak RSS of tsbuild from /usr/bin/time.
+ * message). Prints medians and the tsbuild/BuildKit ratios; peak RSS of tsbuild (cold builds) from /usr/bin/time.
  * Goals: no-op ≤ 0.5× BuildKit, cold ≤ 0.5× BuildKit, peak RSS < 200 MB on the 200 MB context.
  *
  * tsbuild runs as the installed `tsbuild` command runs (package.json "bin": bin/tsbuild.js executed
@@ -45,19 +45,19 @@ function makeBig(dir: string): void {
 
 interface Run { s: number; rssMB: number }
 
-/** The installed command, or (viaNode) `node bin/tsbuild.js`. */
 /**
- * Wall time from this process's clock around the child (as BuildKit's builds are timed: GNU time's
- * %e counts in 10 ms steps, too coarse for a 60 ms no-op), peak RSS from GNU time's %M.
+ * The installed command, or (viaNode) `node bin/tsbuild.js`. Wall time from this process's clock
+ * around the child, as BuildKit's builds are timed (GNU time's %e counts in 10 ms steps, too coarse
+ * for a 60 ms no-op). With `rss`, the child runs under GNU time for its peak RSS (%M), which adds
+ * that wrapper's own start to the time: cold builds are timed so, no-ops bare (as BuildKit's are).
  */
-function timeTsbuild(ctx: string, store: string, viaNode = false): Run {
-  const argv = [...(viaNode ? [process.execPath] : []), bin, 'build', ctx, '-t', 'bench:x', '--store', store, '--progress', 'quiet'];
+function timeTsbuild(ctx: string, store: string, opts: { viaNode?: boolean; rss?: boolean } = {}): Run {
+  const argv = [...(opts.viaNode ? [process.execPath] : []), bin, 'build', ctx, '-t', 'bench:x', '--store', store, '--progress', 'quiet'];
   const t0 = process.hrtime.bigint();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', ...argv], { encoding: 'utf8' });
+  const r = opts.rss ? spawnSync('/usr/bin/time', ['-f', '%M', ...argv], { encoding: 'utf8' }) : spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`tsbuild failed: ${r.stderr}`);
-  const last = r.stderr.trim().split('\n').pop()!;
-  return { s, rssMB: Number(last) / 1024 };
+  return { s, rssMB: opts.rss ? Number(r.stderr.trim().split('\n').pop()!) / 1024 : NaN };
 }
 
 function timeCmd(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): number {
@@ -165,10 +165,10 @@ export default async function (report: (line: string) => void): Promise<void> {
         const ours = () => {
           rmSync(store, { recursive: true, force: true });
           spawnSync('sync');
-          c0 = timeTsbuild(c.dir, store);
+          c0 = timeTsbuild(c.dir, store, { rss: true });
           n0 = [timeTsbuild(c.dir, store), timeTsbuild(c.dir, store)];
           cold.push(c0); noop.push(...n0);
-          noopNode.push(timeTsbuild(c.dir, store, true).s);
+          noopNode.push(timeTsbuild(c.dir, store, { viaNode: true }).s);
           rmSync(store, { recursive: true, force: true });
         };
         const theirs: { bc: number; bn: number[] }[] = [];
@@ -189,7 +189,7 @@ export default async function (report: (line: string) => void): Promise<void> {
           per[k]!.rNoop.push(median(n0.map((r) => r.s)) / median(theirs[k]!.bn));
         });
       }
-      const ts = { cold: median(cold.map((r) => r.s)), noop: median(noop.map((r) => r.s)), rss: Math.max(...cold.map((r) => r.rssMB), ...noop.map((r) => r.rssMB)) };
+      const ts = { cold: median(cold.map((r) => r.s)), noop: median(noop.map((r) => r.s)), rss: Math.max(...cold.map((r) => r.rssMB)) };
       report(`${c.name}: tsbuild cold ${ts.cold.toFixed(2)} s, no-op ${ts.noop.toFixed(3)} s (as node bin/tsbuild.js ${median(noopNode).toFixed(3)} s), peak RSS ${ts.rss.toFixed(0)} MB`);
       peerList.forEach((peer, k) => {
         const p = per[k]!;
