@@ -10,7 +10,7 @@
  * it first: when nothing it names changed, the build prints the steps as CACHED (what a full no-op
  * prints), records the cache hits, puts its tags back if they moved, and gives the image.
  *
- * File: <store>/tsbuild/memo/v1/<sha256 of the request>.json, a derived area (store/derived.ts:
+ * File: <store>/tsbuild/memo/v1/<256-bit hash of the request>.json (memoPath), a derived area (store/derived.ts:
  * gc keeps it bounded); written temp + rename, not fsynced: a lost or torn memo only means one
  * full build. Contents (MEMO_VERSION 1): see the Memo interface.
  *
@@ -36,8 +36,10 @@
  * entry changed less than 100 ms before it was read (a change in the same timestamp granule could
  * go unseen: the stat cache's racy rule).
  *
- * Known gaps: RUN secrets and cache-mount contents are not looked at: neither
- * keys a step (as in BuildKit), so a full no-op would not look at them either.
+ * Known gaps: RUN secrets and cache-mount contents are not looked at: neither keys a step (as in
+ * BuildKit), so a full no-op would not look at them either. A `cache prune` that runs while a build
+ * runs (between its lookups and its memo) can go unseen by that memo. Hits recorded by a memo
+ * answer are lock-free appends (CacheIndex.touchMany): one racing a compaction is lost.
  * TSBUILD_MEMO=0 turns the memo off; TSBUILD_MEMO_TRACE=1 prints to stderr why a memo was or was
  * not used.
  */
