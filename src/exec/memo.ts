@@ -10,9 +10,9 @@
  * it first: when nothing it names changed, the build prints the steps as CACHED (what a full no-op
  * prints), records the cache hits, puts its tags back if they moved, and gives the image.
  *
- * File: <store>/tsbuild/memo/v1/<256-bit hash of the request>.json (memoPath), a derived area (store/derived.ts:
- * gc keeps it bounded); written temp + rename, not fsynced: a lost or torn memo only means one
- * full build. Contents (MEMO_VERSION 1): see the Memo interface.
+ * File: <store>/tsbuild/memo/v1/<256-bit hash of the request>.json (memoPath), a derived area
+ * (store/derived.ts: gc keeps it bounded); written temp + rename, not fsynced: a lost or torn memo
+ * only means one full build. Contents (MEMO_VERSION 1): see the Memo interface.
  *
  * The request (memoRequest): the code's identity (package version, and this module file's size and
  * mtime: a rebuilt or upgraded tsbuild never trusts an older one's memo), the store, the context
