@@ -1,7 +1,8 @@
 // Builds the fast-load pack of the compiled CLI (see fastload.js for why and how it is used).
 //
 // Input: the ES modules tsc wrote to dist/, reachable from dist/src/cli/main.js through static
-// imports, `export … from` and literal dynamic `import('./x.js')`. Output: each module turned into
+// imports, `export … from` and literal dynamic `import('./x.js')` (and the CommonJS files of the
+// packages they import, statically or by a literal dynamic `import('pkg')`). Output: each module turned into
 // a plain function body that a vm.Script can compile (with a V8 code cache), same lines as the
 // original so stack traces keep their file:line:
 //
@@ -371,7 +372,18 @@ export function buildPack(distRoot, entry = 'src/cli/main.js') {
   // Packages imported by the modules: spec -> pack key of its CommonJS entry file (null: loaded by
   // require at run time, as before).
   const packages = {};
+  // A package our modules import (statically, or by a literal dynamic import): its CommonJS files
+  // go into the pack too when they can (see packCjs); one that resolves differently from two of
+  // our modules is left to require.
   const pkgFrom = {};
+  const addPackage = (spec, abs) => {
+    let file;
+    try { file = createRequire(abs).resolve(spec); } catch { file = undefined; }
+    if (!(spec in packages)) {
+      packages[spec] = file === undefined ? null : packCjs(file) ?? null;
+      pkgFrom[spec] = file;
+    } else if (file !== pkgFrom[spec]) packages[spec] = null;
+  };
   const keyOf = (file) => relative(distRoot, file).split(sep).join('/');
   /**
    * A package's CommonJS file (and, recursively, the files it requires by literal name) into the
@@ -432,17 +444,7 @@ export function buildPack(distRoot, entry = 'src/cli/main.js') {
       else {
         if (!requireable(spec, abs)) throw refuse(`${rel}: package ${spec} cannot be required`);
         key = spec;
-        // The package's CommonJS files go into the pack too when they can (see packCjs).
-        if (!(spec in packages)) {
-          let file;
-          try { file = createRequire(abs).resolve(spec); } catch { file = undefined; }
-          packages[spec] = file === undefined ? null : packCjs(file) ?? null;
-          pkgFrom[spec] = file;
-        } else {
-          let file;
-          try { file = createRequire(abs).resolve(spec); } catch { file = undefined; }
-          if (file !== pkgFrom[spec]) packages[spec] = null; // resolves differently from here: leave it to require
-        }
+        addPackage(spec, abs);
       }
       const kind = isRelative(spec) ? 0 : 1;
       const m = `__$m${v++}`;
@@ -469,7 +471,7 @@ export function buildPack(distRoot, entry = 'src/cli/main.js') {
       if (isRelative(d)) {
         const key = resolveRel(d);
         if (!seen.has(key)) { seen.add(key); queue.push(key); }
-      }
+      } else if (!isBuiltin(d) && requireable(d, abs)) addPackage(d, abs); // else left to import()
     }
     graph.set(rel, deps);
     const body = applyEdits(src, a.edits);

@@ -288,6 +288,18 @@ function runPacked(pack, loader = false) {
         if (pack.modules[key]) return load(key);
         return import(new URL(spec, url).href);
       }
+      // A packed package's CommonJS entry, as import() of it gives it: its exports as names, and
+      // the whole exports object as default (not Node's ES module loader: ~5 ms to start).
+      const cjs = typeof spec === 'string' ? pack.packages[spec] : undefined;
+      if (cjs !== undefined && pack.modules[cjs]) {
+        return Promise.resolve().then(() => {
+          const ex = requireCjs(cjs);
+          const ns = Object.create(null);
+          if (ex !== null && (typeof ex === 'object' || typeof ex === 'function')) for (const k of Object.keys(ex)) ns[k] = ex[k];
+          ns.default = ex;
+          return ns;
+        });
+      }
       return import(spec);
     };
     imp.meta = { url, filename: abs, dirname: dirname(abs), resolve: (s) => new URL(s, url).href };

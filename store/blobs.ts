@@ -18,9 +18,9 @@ import { open, readFile, rename, stat, unlink, utimes } from './afs.js';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
 import { TsbError, errnoCode } from './errors.js';
-import { E, crypto, fsyncDir, ioError, stream, tempName } from './fsutil.js';
+import { E, crypto, fsyncDir, ioError, lruCache, stream, tempName } from './fsutil.js';
 import type { BlobSource, BlobStore, Digest, PutOptions } from './types.js';
 
 const DIGEST_RE = /^sha256:([a-f0-9]{64})$/;
@@ -60,7 +60,8 @@ function toChunks(data: BlobSource): AsyncIterable<Uint8Array> | Uint8Array {
 export class FsBlobStore implements BlobStore {
   private readonly dir: string;
   /** Verified JSON text by digest, bounded by characters (manifests and configs are small). */
-  private readonly json = new LRUCache<string, string>({ maxSize: 32 << 20, sizeCalculation: (v) => Math.max(1, v.length) });
+  /** Parsed-on-read JSON blobs (manifests, configs) by digest; made on first use (fsutil lruCache). */
+  private json: LRUCache<string, string> | undefined;
 
   /** Called before any write: the store's implicit per-process lease (see store.ts). */
   beforeWrite: () => Promise<void> = async () => undefined;
@@ -189,6 +190,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async readJSON<T = unknown>(digest: Digest): Promise<T> {
+    this.json ??= new (await lruCache())<string, string>({ maxSize: 32 << 20, sizeCalculation: (v) => Math.max(1, v.length) });
     let text = this.json.get(digest);
     if (text === undefined) {
       text = (await this.read(digest)).toString('utf8');
@@ -232,7 +234,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   forget(digest: Digest): void {
-    this.json.delete(digest);
+    this.json?.delete(digest);
   }
 }
 

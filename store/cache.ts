@@ -44,9 +44,9 @@
 import { closeSync, constants as C, fstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { open, readFile, stat } from './afs.js';
 import { dirname, join } from 'node:path';
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
 import { TsbError, errnoCode } from './errors.js';
-import { E, atomicWrite, decodeText, ioError } from './fsutil.js';
+import { E, atomicWrite, decodeText, ioError, lruCache } from './fsutil.js';
 import { withLock } from './lock.js';
 import type { FsBlobStore } from './blobs.js';
 import type { CacheIndex, CacheRecord } from './types.js';
@@ -161,7 +161,8 @@ export class FsCacheIndex implements CacheIndex {
   private ino = -1;
   private pos = 0;
   private lines = 0;
-  private readonly lru = new LRUCache<string, CacheRecord>({ max: 2000 });
+  /** Parsed records by key; made on first use (fsutil lruCache). */
+  private lru: LRUCache<string, CacheRecord> | undefined;
 
   constructor(dir: string, private readonly tmpDir: string, private readonly lockDir: string, private readonly blobs: FsBlobStore) {
     this.file = join(dir, 'records.log');
@@ -210,7 +211,7 @@ export class FsCacheIndex implements CacheIndex {
     this.ino = ino;
     this.pos = 0;
     this.lines = 0;
-    this.lru.clear();
+    this.lru?.clear();
   }
 
   /**
@@ -231,14 +232,14 @@ export class FsCacheIndex implements CacheIndex {
           const key = f[1]!;
           if (f[0] === 'P') {
             this.slots.set(key, { off: base + start, len: nl - start, lastUsed: f[2]!, hits: Number(f[3]) || 0 });
-            this.lru.delete(key);
+            this.lru?.delete(key);
             onPut?.(key, f, buf, lf.json, nl);
           } else if (f[0] === 'T') {
             const sl = this.slots.get(key);
             if (sl) { sl.hits++; if (f[2]! > sl.lastUsed) sl.lastUsed = f[2]!; }
           } else {
             this.slots.delete(key);
-            this.lru.delete(key);
+            this.lru?.delete(key);
             onPut?.(key, null, buf, 0, 0);
           }
         }
@@ -265,6 +266,7 @@ export class FsCacheIndex implements CacheIndex {
     await this.refresh();
     const s = this.slots.get(key);
     if (!s) return undefined;
+    this.lru ??= new (await lruCache())<string, CacheRecord>({ max: 2000 });
     let rec = this.lru.get(key);
     if (!rec) {
       const fh = await open(this.file, 'r');

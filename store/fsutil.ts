@@ -60,6 +60,17 @@ export function stream(): typeof import('node:stream') {
   return streamMod ??= createRequire(import.meta.url)('node:stream') as typeof import('node:stream');
 }
 
+type LRU = typeof import('lru-cache').LRUCache;
+let lruClass: Promise<LRU> | undefined;
+/**
+ * lru-cache's class, loaded on first use (why: loading it loads node:perf_hooks and a dozen
+ * internal modules, ~2.5 ms, and the read-only commands and a memoized no-op build never cache a
+ * record or a JSON blob). An import(), not require: the fast loader serves it from its pack.
+ */
+export function lruCache(): Promise<LRU> {
+  return lruClass ??= import('lru-cache').then((m) => m.LRUCache);
+}
+
 /**
  * `bytes` random bytes as hex, from Math.random: for names that must not collide (temp files,
  * lock owners, lease ids: each also carries its pid and start time), never for secrets.
