@@ -24,7 +24,7 @@
  * - the Dockerfile's stat (inode, size, mtime, ctime) is the one taken before the build read it;
  * - if the build read its context: a new walk (same .dockerignore rules) gives the same signature
  *   (plan/context.ts contextSignature: every included entry's path, type, mode, owner, size, inode,
- *   times), taken by the build before it read anything;
+ *   times) as the build's own walk, whose stats were taken before any content was read;
  * - if the build resolved images (FROM, COPY --from, RUN --mount from=): index.json is the same file,
  *   or each name it resolved still names the same image (other builds tag other names meanwhile);
  * - none of the steps' cache records was put again or removed since (CacheIndex.changedSince), so
@@ -47,12 +47,12 @@ import { closeSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unl
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Descriptor, Store } from '../../store/types.js';
+import { statStamp } from '../plan/context.js';
 import type { ProgressSink, StepReport } from './build.js';
 
 export const MEMO_VERSION = 1;
 /** Where memos live under the store (store/derived.ts DERIVED_AREAS.memo). */
 export const MEMO_AREA = 'tsbuild/memo/v1';
-const RACY_MS = 100;
 
 export interface MemoStep {
   readonly id: number;
@@ -70,7 +70,7 @@ export interface Memo {
   readonly request: string;
   /** statStamp() of the Dockerfile, taken before it was read. */
   readonly dockerfile: string;
-  /** contextSignature() text, taken before the build read its context; null when no step read it. */
+  /** The signature text of the build's context walk; null when no step read the context. */
   readonly context: string | null;
   /** refs.stamp() after the build tagged. */
   readonly index: string;
@@ -141,14 +141,6 @@ export function memoPath(storeRoot: string, request: string): string {
   return join(storeRoot, MEMO_AREA, `${hex}.json`);
 }
 
-/** `ino:size:mtime:ctime` of a file (ns), and whether it changed within the racy window of now. */
-export function statStamp(path: string): { stamp: string; racy: boolean } | undefined {
-  let st;
-  try { st = statSync(path, { bigint: true }); } catch { return undefined; }
-  const since = (BigInt(Date.now()) - BigInt(RACY_MS)) * 1_000_000n;
-  return { stamp: `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`, racy: st.mtimeNs >= since || st.ctimeNs >= since };
-}
-
 /** Best effort (a memo is a cache): temp file beside it, then rename. */
 export function writeMemo(path: string, memo: Memo): boolean {
   const tmp = `${path}.${process.pid}.${Date.now().toString(36)}.tmp`;
@@ -167,7 +159,7 @@ export function writeMemo(path: string, memo: Memo): boolean {
 /** The memo a finished build leaves (see the header for when it may not be written). */
 export async function memoOfBuild(o: {
   request: string; dockerfile: { stamp: string; racy: boolean } | undefined;
-  /** Whether a step read the context, and its contextSignature taken before that. */
+  /** Whether a step read the context, and the signature of the walk it read it by (BuildContext.signature). */
   usedContext: boolean; context: { text: string; racy: boolean } | undefined;
   store: Store; manifest: Descriptor; configDigest: string; tags: readonly string[]; warnings: readonly string[];
   steps: readonly StepReport[]; images: boolean; bases: readonly (readonly [string, string])[];

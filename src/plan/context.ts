@@ -14,7 +14,7 @@
  * context only and fails with TSB4001 when one leads out — the host is never read through a link.
  */
 import { createRequire } from 'node:module';
-import { createReadStream, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync, closeSync, renameSync, readlinkSync } from 'node:fs';
+import { createReadStream, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync, closeSync, renameSync, readlinkSync, statSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
 import { TsbError } from '../errors.js';
 import { IgnoreMatcher, cleanPath } from './dockerignore.js';
@@ -75,6 +75,8 @@ export class BuildContext {
   private readonly statCacheFile: string | undefined;
   /** Bytes actually read to hash (0 on a fully stat-cached rebuild): for tests and progress. */
   bytesHashed = 0;
+  /** Wall clock (ns) when the walk began: signature()'s racy rule. */
+  private walkedAtNs = 0n;
 
   private constructor(root: string, opts: ContextOptions) {
     this.root = root;
@@ -87,6 +89,7 @@ export class BuildContext {
     const root = resolvePath(dir);
     const st = contextRoot(root, dir, (p) => lstatSync(p, { bigint: true }));
     const ctx = new BuildContext(root, opts);
+    ctx.walkedAtNs = BigInt(Date.now()) * 1_000_000n;
     ctx.loadStatCache();
     ctx.entries.set('', toEntry('', st, undefined));
     walkContext(root, ctx.ignore, (p) => lstatSync(p, { bigint: true }), {
@@ -95,6 +98,22 @@ export class BuildContext {
       drop: (rel) => { ctx.entries.delete(rel); ctx.kids.delete(rel); },
     });
     return ctx;
+  }
+
+  /**
+   * This walk as contextSignature() gives it (the same text for the same stats: the build memo
+   * compares a build's walk with a later contextSignature), from the exact stats taken before any
+   * content was read; `racy` as there, against the time this walk began.
+   */
+  signature(): { text: string; racy: boolean } {
+    const since = this.walkedAtNs - RACY_NS;
+    let racy = false;
+    let text = '';
+    for (const e of this.entries.values()) {
+      if (e.mtimeNs >= since || e.ctimeNs >= since) racy = true;
+      text += signatureLine(e.rel, e.type, e.mode, e.uid, e.gid, e.size, Number(e.ino), msOfNs(e.mtimeNs), msOfNs(e.ctimeNs), e.linkTarget);
+    }
+    return { text, racy };
   }
 
   /** Sorted child names of an included directory. */
@@ -408,9 +427,9 @@ function walkContext<S extends WalkStat>(root: string, ignoreAll: IgnoreMatcher,
  * same timestamp granule could go unseen, and the text must not be trusted later; the stat cache's
  * rule). A later change always shows: its times are at least the walk's start, and every time in
  * a trusted text is RACY_NS older than that.
- * Plain (number) stats, not BuildContext's exact ones (why): a memoized no-op build is this walk and
- * little else, and BigInt stats cost a third more. So a build that may leave a memo takes this walk
- * before BuildContext's (a change in between shows in the next walk, never the other way round).
+ * Plain (number) stats (why): a memoized no-op build is this walk and little else, and BigInt
+ * stats cost a third more. A build gives the same text from its own exact walk
+ * (BuildContext.signature), so it never walks twice.
  */
 export function contextSignature(dir: string, ignore: IgnoreMatcher): { text: string; racy: boolean } {
   const root = resolvePath(dir);
@@ -420,9 +439,8 @@ export function contextSignature(dir: string, ignore: IgnoreMatcher): { text: st
   const marks = new Map<string, number>();
   const line = (rel: string, st: import('node:fs').Stats, link: string | undefined): void => {
     if (st.mtimeMs >= since || st.ctimeMs >= since) racy = true;
-    const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
-    // Length-prefixed path and link: no name can make two different walks read the same.
-    text += `${rel.length}:${rel}\t${type}\t${st.mode}\t${st.uid}\t${st.gid}\t${type === 'file' ? st.size : 0}\t${st.ino}\t${st.mtimeMs}\t${st.ctimeMs}\t${link === undefined ? '-' : `${link.length}:${link}`}\n`;
+    const type: EntryType = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+    text += signatureLine(rel, type, st.mode, st.uid, st.gid, type === 'file' ? st.size : 0, st.ino, st.mtimeMs, st.ctimeMs, link);
   };
   line('', contextRoot(root, dir, (p) => lstatSync(p)), undefined);
   walkContext(root, ignore, (p) => lstatSync(p), {
@@ -431,6 +449,35 @@ export function contextSignature(dir: string, ignore: IgnoreMatcher): { text: st
     drop: (rel) => { text = text.slice(0, marks.get(rel)); },
   });
   return { text, racy };
+}
+
+/** One entry of a signature. Length-prefixed path and link: no name can make two walks read the same. */
+function signatureLine(rel: string, type: EntryType, mode: number, uid: number, gid: number, size: number, ino: number,
+  mtimeMs: number, ctimeMs: number, link: string | undefined): string {
+  return `${rel.length}:${rel}\t${type}\t${mode}\t${uid}\t${gid}\t${size}\t${ino}\t${mtimeMs}\t${ctimeMs}\t${link === undefined ? '-' : `${link.length}:${link}`}\n`;
+}
+
+/**
+ * A BigInt stat time (ns) as Node's number stats give it (ms): whole seconds × 1000 plus the
+ * nanoseconds / 1e6, in doubles — the formula of Node's own msFromTimeSpec, so the result is the
+ * same double (checked on 50,000 files; test/plan/context.test.ts compares both signatures).
+ */
+function msOfNs(ns: bigint): number {
+  let sec = ns / 1_000_000_000n;
+  let rem = ns % 1_000_000_000n;
+  if (rem < 0n) { sec -= 1n; rem += 1_000_000_000n; }
+  return Number(sec) * 1000 + Number(rem) / 1e6;
+}
+
+/**
+ * A file's stat stamp (`ino:size:mtime:ctime`, ns) for the build memo, and whether it changed
+ * within RACY_NS of now (the stat cache's racy rule: such a stamp must not be trusted later).
+ */
+export function statStamp(path: string): { stamp: string; racy: boolean } | undefined {
+  let st;
+  try { st = statSync(path, { bigint: true }); } catch { return undefined; } // the file a read reads
+  const since = BigInt(Date.now()) * 1_000_000n - RACY_NS;
+  return { stamp: `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`, racy: st.mtimeNs >= since || st.ctimeNs >= since };
 }
 
 function toEntry(rel: string, st: import('node:fs').BigIntStats, linkTarget: string | undefined): CtxEntry {

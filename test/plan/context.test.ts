@@ -44,6 +44,8 @@ describe('context walk', () => {
     const ctx = BuildContext.open(dir, { ignore });
     const sig = contextSignature(dir, ignore);
     expect(signed(sig.text)).toEqual([...ctx.entries.keys()]);
+    // A build signs its own (exact, BigInt) walk: the same text as the plain-stat walk.
+    expect(ctx.signature().text).toBe(sig.text);
     expect([...ctx.entries.keys()]).toContain('logs/keep/k.txt');
     expect([...ctx.entries.keys()]).not.toContain('logs/x.log');
     expect([...ctx.entries.keys()]).not.toContain('sub/ignored'); // entered for a `!` rule, nothing kept
@@ -65,6 +67,7 @@ describe('context walk', () => {
     chmodSync(join(dir, 'd/b.txt'), 0o600);
     const s2 = contextSignature(dir, none).text;
     expect(s2).not.toBe(s1);
+    expect(BuildContext.open(dir, { ignore: none }).signature().text).toBe(s2);
     expect(contextSignature(dir, none).racy).toBe(true);
   });
 });

@@ -94,8 +94,8 @@ export interface Prepared {
   dockerfileDisplay: string;
   contextDir?: string;
   context?: () => BuildContext;
-  /** contextSignature of the context, taken before it was opened, if a step opened it (with opts.signature). */
-  contextSignature?: () => { text: string; racy: boolean } | undefined;
+  /** The context, if a step opened it (its walk: the build memo's signature). */
+  openedContext?: () => BuildContext | undefined;
   /** The Dockerfile's stat stamp, taken before it was read (exec/memo.ts); absent for stdin. */
   dockerfileStamp?: { stamp: string; racy: boolean };
   cleanup: () => void;
@@ -150,11 +150,11 @@ function memoRequestOf(args: ParsedArgs, ctx: CliContext, pull: string, memo: ty
   return { request, path: memo.memoPath(root, request), contextDir, dockerfile };
 }
 
-export async function prepare(args: ParsedArgs, ctx: CliContext, opts: { positionalIsFile?: boolean; signature?: boolean } = {}): Promise<Prepared> {
+export async function prepare(args: ParsedArgs, ctx: CliContext, opts: { positionalIsFile?: boolean } = {}): Promise<Prepared> {
   const { parse } = await import('../../syntax/index.js');
   const { toIR } = await import('../../ir/index.js');
   const { makePlan, parseBuildArgs, parsePlatformFlag } = await import('../../plan/plan.js');
-  const { BuildContext: BC, loadIgnore, contextSignature } = await import('../../plan/context.js');
+  const { BuildContext: BC, loadIgnore, statStamp } = await import('../../plan/context.js');
 
   if (args.positional.length > 1) throw usageError(`"tsbuild build" takes one context, got ${args.positional.length}: ${args.positional.join(' ')}`, 'write tsbuild build [CONTEXT] -t NAME:TAG.');
   const cleanups: (() => void)[] = [];
@@ -205,7 +205,6 @@ export async function prepare(args: ParsedArgs, ctx: CliContext, opts: { positio
     } else {
       const path = dockerfilePath(contextDir!, fileFlag, ctx.cwd);
       // Stat before reading: a change after the stat shows in the next build's stat (the memo).
-      const { statStamp } = await import('../../exec/memo.js');
       dockerfileStamp = statStamp(path);
       try { text = readFileSync(path, 'utf8'); } catch (e) {
         throw new TsbError('TSB0102', `cannot read Dockerfile ${fileFlag ?? relative(ctx.cwd, path) ?? path}`, {
@@ -231,17 +230,11 @@ export async function prepare(args: ParsedArgs, ctx: CliContext, opts: { positio
   };
   let context: (() => BuildContext) | undefined;
   let openedCtx: BuildContext | undefined;
-  let signature: { text: string; racy: boolean } | undefined;
   if (contextDir) {
     const cdir = contextDir;
     const dfPath = dockerfileKey!.startsWith('stdin:') ? undefined : dockerfileKey!;
     context = () => {
-      if (!openedCtx) {
-        const ignore = loadIgnore(cdir, dfPath).matcher;
-        // For the build memo: the walk as it is before the build reads anything (exec/memo.ts).
-        if (opts.signature) signature = contextSignature(cdir, ignore);
-        openedCtx = BC.open(cdir, { ignore, statCacheDir: join(root, 'tsbuild', 'statcache', 'v1') });
-      }
+      openedCtx ??= BC.open(cdir, { ignore: loadIgnore(cdir, dfPath).matcher, statCacheDir: join(root, 'tsbuild', 'statcache', 'v1') });
       return openedCtx;
     };
   }
@@ -254,7 +247,7 @@ export async function prepare(args: ParsedArgs, ctx: CliContext, opts: { positio
   }
   return {
     ir, plan, text, dockerfileKey: dockerfileKey!, dockerfileDisplay: display!, ...(contextDir ? { contextDir } : {}),
-    ...(context ? { context, contextSignature: () => signature } : {}), ...(dockerfileStamp ? { dockerfileStamp } : {}),
+    ...(context ? { context, openedContext: () => openedCtx } : {}), ...(dockerfileStamp ? { dockerfileStamp } : {}),
     cleanup: () => { for (const c of cleanups) c(); }, tags, store, storeRootDir: root,
   };
 }
@@ -423,7 +416,7 @@ export const command: Command = {
       if (done !== undefined) return done;
     } else trace('not used for this build (stdin, --no-cache, --no-cache-filter, --pull=always, --output, --push or TSBUILD_MEMO=0)');
 
-    const p = await prepare(args, ctx, { signature: memoReq !== undefined });
+    const p = await prepare(args, ctx);
     const progress = makeProgress(mode, progressOut(ctx, mode));
     let result: BuildResult;
     const store = await p.store();
@@ -454,7 +447,7 @@ export const command: Command = {
       if (iid) writeFileSync(resolve(ctx.cwd, iid), result.manifest!.digest);
       if (memoMod && memoReq) {
         await leaveMemo(memoMod, memoReq.path, {
-          request: memoReq.request, dockerfile: p.dockerfileStamp, usedContext: result.usedContext === true, context: p.contextSignature?.(),
+          request: memoReq.request, dockerfile: p.dockerfileStamp, usedContext: result.usedContext === true, context: p.openedContext?.()?.signature(),
           store, manifest: result.manifest!, configDigest: result.configDigest!, tags: p.tags.map((t) => normalizeReference(t)),
           warnings: p.plan.warnings, steps: result.steps, images: (result.images?.length ?? 0) > 0, bases: [],
         }, result, trace);
