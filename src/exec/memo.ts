@@ -12,7 +12,7 @@
  *
  * File: <store>/tsbuild/memo/v1/<256-bit hash of the request>.json (memoPath), a derived area
  * (store/derived.ts: gc keeps it bounded); written temp + rename, not fsynced: a lost or torn memo
- * only means one full build. Contents (MEMO_VERSION 1): see the Memo interface.
+ * only means one full build. Contents (MEMO_VERSION 2): see the Memo interface.
  *
  * The request (memoRequest): the code's identity (package version, and this module file's size and
  * mtime: a rebuilt or upgraded tsbuild never trusts an older one's memo), the store, the context
@@ -50,7 +50,7 @@ import type { Descriptor, Store } from '../../store/types.js';
 import { statStamp } from '../plan/context.js';
 import type { ProgressSink, StepReport } from './build.js';
 
-export const MEMO_VERSION = 1;
+export const MEMO_VERSION = 2;
 /** Where memos live under the store (store/derived.ts DERIVED_AREAS.memo). */
 export const MEMO_AREA = 'tsbuild/memo/v1';
 
@@ -62,6 +62,8 @@ export interface MemoStep {
   readonly line: number;
   /** 'cached' for keyed steps (a hit, or built by the memo's build), 'config' for the others. */
   readonly status: 'cached' | 'config';
+  /** The cache key of a 'cached' step (its hit is recorded on a memo answer). */
+  readonly key?: string;
 }
 
 export interface Memo {
@@ -74,18 +76,14 @@ export interface Memo {
   readonly context: string | null;
   /** refs.stamp() after the build tagged. */
   readonly index: string;
-  /** Whether the build resolved image references through the store. */
-  readonly images: boolean;
   /**
    * The image names the build resolved by name (normalized), with the descriptor digest each named
    * after the build: when index.json changed since, each must still name the same (references by
-   * digest never move and are not listed).
+   * digest never move and are not listed; a build with none needs no look at the names).
    */
   readonly bases: readonly (readonly [string, string])[];
   /** cache.position() after the build's records and hits were written. */
   readonly cache: string;
-  /** Cache keys of the keyed steps (their hits are recorded on a memo hit). */
-  readonly keys: readonly string[];
   readonly image: { readonly manifest: Descriptor; readonly config: string; readonly layers: readonly string[] };
   readonly tags: readonly string[];
   readonly warnings: readonly string[];
@@ -162,7 +160,7 @@ export async function memoOfBuild(o: {
   /** Whether a step read the context, and the signature of the walk it read it by (BuildContext.signature). */
   usedContext: boolean; context: { text: string; racy: boolean } | undefined;
   store: Store; manifest: Descriptor; configDigest: string; tags: readonly string[]; warnings: readonly string[];
-  steps: readonly StepReport[]; images: boolean; bases: readonly (readonly [string, string])[];
+  steps: readonly StepReport[]; bases: readonly (readonly [string, string])[];
 }): Promise<Memo | { refused: string }> {
   if (!o.dockerfile) return { refused: 'the Dockerfile has no stat' };
   if (o.dockerfile.racy) return { refused: 'the Dockerfile changed less than 100 ms before it was read' };
@@ -175,16 +173,15 @@ export async function memoOfBuild(o: {
   }
   const m = await o.store.blobs.readJSON<{ layers?: { digest: string }[] }>(o.manifest.digest);
   const steps: MemoStep[] = [];
-  const keys: string[] = [];
   for (const s of o.steps) {
     const keyed = s.status === 'cached' || s.status === 'built';
     if (!keyed && s.status !== 'config') return { refused: `step ${s.id} is ${s.status}` };
-    if (keyed) keys.push(s.key);
-    steps.push({ id: s.id, stage: s.stage, name: s.name, kind: s.kind, line: s.line, status: keyed ? 'cached' : 'config' });
+    const base = { id: s.id, stage: s.stage, name: s.name, kind: s.kind, line: s.line };
+    steps.push(keyed ? { ...base, status: 'cached', key: s.key } : { ...base, status: 'config' });
   }
   return {
-    v: MEMO_VERSION, request: o.request, dockerfile: o.dockerfile.stamp, context, images: o.images, bases: o.bases,
-    index: await o.store.refs.stamp(), cache: await o.store.cache.position(), keys,
+    v: MEMO_VERSION, request: o.request, dockerfile: o.dockerfile.stamp, context, bases: o.bases,
+    index: await o.store.refs.stamp(), cache: await o.store.cache.position(),
     image: { manifest: o.manifest, config: o.configDigest, layers: (m.layers ?? []).map((l) => l.digest) },
     tags: o.tags, warnings: o.warnings, steps,
   };
@@ -210,12 +207,12 @@ export async function checkMemo(path: string, request: string, dockerfilePath: s
   }
   const s = await store();
   // Other builds tag images in a shared store all the time: only the names this build resolved count.
-  if (memo.images && (await s.refs.stamp()) !== memo.index) {
+  if (memo.bases.length > 0 && (await s.refs.stamp()) !== memo.index) {
     for (const [name, digest] of memo.bases) {
       if ((await s.refs.get(name))?.digest !== digest) return { miss: `base image ${name} moved` };
     }
   }
-  if (await s.cache.changedSince(memo.cache, new Set(memo.keys))) return { miss: 'a cache record of a step was replaced or removed' };
+  if (await s.cache.changedSince(memo.cache, new Set(memoKeys(memo)))) return { miss: 'a cache record of a step was replaced or removed' };
   for (const d of [memo.image.manifest.digest, memo.image.config, ...memo.image.layers]) {
     if (!(await s.blobs.has(d))) return { miss: `blob ${d} is no longer in the store` };
   }
@@ -226,11 +223,11 @@ export async function checkMemo(path: string, request: string, dockerfilePath: s
 function wellFormed(m: Memo): boolean {
   const str = (x: unknown) => typeof x === 'string';
   const strs = (x: unknown) => Array.isArray(x) && x.every(str);
-  return str(m.dockerfile) && (m.context === null || str(m.context)) && str(m.index) && typeof m.images === 'boolean'
+  return str(m.dockerfile) && (m.context === null || str(m.context)) && str(m.index)
     && Array.isArray(m.bases) && m.bases.every((b) => Array.isArray(b) && b.length === 2 && str(b[0]) && str(b[1]))
-    && str(m.cache) && strs(m.keys) && strs(m.tags) && strs(m.warnings) && typeof m.image === 'object' && m.image !== null
+    && str(m.cache) && strs(m.tags) && strs(m.warnings) && typeof m.image === 'object' && m.image !== null
     && typeof m.image.manifest === 'object' && m.image.manifest !== null && str(m.image.manifest.digest) && str(m.image.config) && strs(m.image.layers)
-    && Array.isArray(m.steps) && m.steps.every((x) => typeof x === 'object' && x !== null && typeof x.id === 'number' && str(x.name) && (x.status === 'cached' || x.status === 'config'));
+    && Array.isArray(m.steps) && m.steps.every((x) => typeof x === 'object' && x !== null && typeof x.id === 'number' && str(x.name) && (x.status === 'cached' ? str(x.key) : x.status === 'config'));
 }
 
 /** What a full build with every step cached reports to `progress`, in step order. */
@@ -244,11 +241,12 @@ export function replayMemo(memo: Memo, progress: ProgressSink): void {
   }
 }
 
+/** The cache keys of the memo's keyed steps. */
+export function memoKeys(memo: Memo): string[] {
+  return memo.steps.flatMap((s) => (s.key !== undefined ? [s.key] : []));
+}
+
 /** The steps as StepReports (for --explain), every keyed one a hit. */
 export function memoReports(memo: Memo): StepReport[] {
-  let k = 0;
-  return memo.steps.map((s) => ({
-    id: s.id, stage: s.stage, name: s.name, kind: s.kind, line: s.line, inputs: {},
-    key: s.status === 'cached' ? memo.keys[k++] ?? '' : '', status: s.status,
-  }));
+  return memo.steps.map((s) => ({ id: s.id, stage: s.stage, name: s.name, kind: s.kind, line: s.line, inputs: {}, key: s.key ?? '', status: s.status }));
 }

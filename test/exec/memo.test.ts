@@ -271,7 +271,7 @@ describe('build memo', () => {
     const file = join(dir, readdirSync(dir).find((n) => n.endsWith('.json'))!);
     const good = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
     const truth = await t.truth();
-    for (const bad of ['{"v":1', JSON.stringify({ ...good, image: null }), JSON.stringify({ ...good, steps: [{ id: 'x' }] }), JSON.stringify({ ...good, keys: 'k' })]) {
+    for (const bad of ['{"v":1', JSON.stringify({ ...good, image: null }), JSON.stringify({ ...good, steps: [{ id: 'x' }] }), JSON.stringify({ ...good, bases: 'k' }), JSON.stringify({ ...good, steps: [{ id: 1, name: 'x', status: 'cached' }] })]) {
       writeFileSync(file, bad);
       const r = await t.digest();
       expect(r.used).toBe(false);

@@ -16,7 +16,7 @@ import type { DockerfileIR } from '../../ir/types.js';
 import type { BuildPlan } from '../../plan/plan.js';
 import type { BuildContext } from '../../plan/context.js';
 import type { BuildResult, StepReport } from '../../exec/build.js';
-import type { Store } from '../../../store/types.js';
+import type { Descriptor, Store } from '../../../store/types.js';
 
 export const BUILD_FLAGS: readonly FlagSpec[] = [
   { name: 'file', short: 'f', type: 'string', value: 'PATH', help: 'Dockerfile (default CONTEXT/Dockerfile; - reads stdin)' },
@@ -130,11 +130,9 @@ const OUTPUT_ONLY_FLAGS = new Set(['progress', 'quiet', 'iidfile', 'explain', 'd
 
 /**
  * The build memo's request (exec/memo.ts), or undefined when this build may not use or leave one:
- * stdin context or Dockerfile, --no-cache, --no-cache-filter, --pull=always, --output, --push,
- * TSBUILD_MEMO=0.
+ * stdin context or Dockerfile, --no-cache, --no-cache-filter, --pull=always, --output, --push.
  */
 function memoRequestOf(args: ParsedArgs, ctx: CliContext, pull: string, memo: typeof import('../../exec/memo.js')): { request: string; path: string; contextDir: string; dockerfile: string } | undefined {
-  if (ctx.env.TSBUILD_MEMO === '0') return undefined;
   const contextArg = args.positional[0] ?? '.';
   const fileFlag = args.str('file');
   if (contextArg === '-' || fileFlag === '-' || args.positional.length > 1) return undefined;
@@ -299,7 +297,7 @@ export function explainReport(steps: readonly StepReport[]): string {
  * After a successful build: write its memo (exec/memo.ts), or say why not. Never fails the build:
  * a memo is a cache, and anything that goes wrong here only means the next build runs in full.
  */
-async function leaveMemo(memoMod: typeof import('../../exec/memo.js'), path: string, fields: Parameters<typeof import('../../exec/memo.js').memoOfBuild>[0],
+async function leaveMemo(memoMod: typeof import('../../exec/memo.js'), path: string, fields: Omit<Parameters<typeof import('../../exec/memo.js').memoOfBuild>[0], 'bases'>,
   result: BuildResult, trace: (m: string) => void): Promise<void> {
   try {
     if (result.remote) { trace('not written: a step read a remote source (ADD URL)'); return; }
@@ -316,11 +314,16 @@ async function leaveMemo(memoMod: typeof import('../../exec/memo.js'), path: str
     }
     const m = await memoMod.memoOfBuild({ ...fields, bases });
     if ('refused' in m) { trace(`not written: ${m.refused}`); return; }
-    const written = memoMod.writeMemo(path, m); // not inside trace(…): an absent trace skips its argument
+    const written = memoMod.writeMemo(path, m);
     trace(written ? 'written' : 'not written: the file could not be written');
   } catch (e) {
     trace(`not written: ${e instanceof Error ? e.message : String(e)}`);
   }
+}
+
+/** Point each name at the image; a name already on it is left alone (a no-op rebuild does not rewrite index.json). */
+async function tagImage(store: Store, names: readonly string[], manifest: Descriptor): Promise<void> {
+  for (const name of names) if ((await store.refs.get(name))?.digest !== manifest.digest) await store.refs.set(name, manifest);
 }
 
 /** Where progress goes: stderr's stream for the live tty view, else straight to fd 2 (see printErr). */
@@ -357,9 +360,7 @@ async function fromMemo(memoMod: typeof import('../../exec/memo.js'), req: NonNu
     // Tags moved since the memo's build are put back, as a full build would. First, so that if
     // that fails (a gc took the image meanwhile) the build runs in full with nothing printed yet.
     try {
-      if ((await s.refs.stamp()) !== memo.index) {
-        for (const name of memo.tags) if ((await s.refs.get(name))?.digest !== memo.image.manifest.digest) await s.refs.set(name, memo.image.manifest);
-      }
+      if ((await s.refs.stamp()) !== memo.index) await tagImage(s, memo.tags, memo.image.manifest);
     } catch (e) {
       trace(`not used: tagging failed (${e instanceof Error ? e.message : String(e)})`);
       return undefined;
@@ -368,7 +369,7 @@ async function fromMemo(memoMod: typeof import('../../exec/memo.js'), req: NonNu
     const progress = makeProgress(mode, progressOut(ctx, mode));
     memoMod.replayMemo(memo, progress);
     progress.finish();
-    await s.cache.touchMany(memo.keys).catch(() => undefined);
+    await s.cache.touchMany(memoMod.memoKeys(memo)).catch(() => undefined);
     const iid = args.str('iidfile');
     if (iid) writeFileSync(resolve(ctx.cwd, iid), memo.image.manifest.digest);
     summary(args, ctx, mode, memo.image.manifest.digest, memo.tags, memoMod.memoReports(memo));
@@ -409,7 +410,7 @@ export const command: Command = {
     // The build memo (exec/memo.ts): an unchanged rebuild is answered before anything is planned.
     const memoMod = ctx.env.TSBUILD_MEMO === '0' ? undefined : await import('../../exec/memo.js');
     const memoReq = memoMod && memoRequestOf(args, ctx, pull, memoMod);
-    // Always a function (a no-op when off): an optional call `trace(f())` would skip f() when off.
+    // Always a function (a no-op when off): an optional call `trace?.(f())` would skip f() when off.
     const trace = ctx.env.TSBUILD_MEMO_TRACE === '1' ? (m: string) => { ctx.stderr.write(`tsbuild memo: ${m}\n`); } : (_m: string) => undefined;
     if (memoMod && memoReq) {
       const done = await fromMemo(memoMod, memoReq, args, ctx, mode, trace);
@@ -438,18 +439,14 @@ export const command: Command = {
       } finally {
         progress.finish();
       }
-      for (const t of p.tags) {
-        const name = normalizeReference(t);
-        // A no-op rebuild leaves index.json alone (no rewrite, no fsync).
-        if ((await store.refs.get(name))?.digest !== result.manifest!.digest) await store.refs.set(name, result.manifest!);
-      }
+      await tagImage(store, p.tags.map((t) => normalizeReference(t)), result.manifest!);
       const iid = args.str('iidfile');
       if (iid) writeFileSync(resolve(ctx.cwd, iid), result.manifest!.digest);
       if (memoMod && memoReq) {
         await leaveMemo(memoMod, memoReq.path, {
           request: memoReq.request, dockerfile: p.dockerfileStamp, usedContext: result.usedContext === true, context: p.openedContext?.()?.signature(),
           store, manifest: result.manifest!, configDigest: result.configDigest!, tags: p.tags.map((t) => normalizeReference(t)),
-          warnings: p.plan.warnings, steps: result.steps, images: (result.images?.length ?? 0) > 0, bases: [],
+          warnings: p.plan.warnings, steps: result.steps,
         }, result, trace);
       }
       if (specs.length || args.bool('push')) {
