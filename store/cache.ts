@@ -16,8 +16,8 @@
  * (it remembers inode + offset). The listing fields in front of the record JSON let `cache ls` and
  * the in-memory index skip JSON.parse of whole records (the dominant cost at 10,000 records).
  * Appends happen under the `cache` lock (except touchMany's hit lines: see there); before
- * appending, a writer makes sure the file ends in a newline, so a line torn by a crash (or a full disk) is a lone bad line that readers skip, never
- * glued to the next record. When dead lines outnumber live records the log is compacted (rewritten
+ * appending, a writer makes sure the file ends in a newline, so a line torn by a crash (or a full
+ * disk) is a lone bad line that readers skip, never glued to the next record. When dead lines outnumber live records the log is compacted (rewritten
  * temp + fsync + rename under the lock); readers notice the new inode and reload.
  *
  * Memory is bounded: the in-memory index holds per key only the record's offset and its hit
@@ -437,19 +437,17 @@ export class FsCacheIndex implements CacheIndex {
         if (n === 0) break;
         got += n;
       }
+      const tail = buf.subarray(0, got);
       let start = 0;
       for (;;) {
-        const nl = buf.indexOf(10, start);
-        if (nl < 0 || nl >= got) break;
-        const kind = buf[start];
-        if (kind === 0x50 /* P */ || kind === 0x44 /* D */) {
-          // The key is the second field; a torn line that cannot be read counts as a change.
-          const t1 = buf.indexOf(9, start);
-          if (t1 < 0 || t1 > nl) return true;
-          let t2 = buf.indexOf(9, t1 + 1);
-          if (t2 < 0 || t2 > nl) t2 = nl;
-          if (keys.has(buf.toString('utf8', t1 + 1, t2))) return true;
-        } else if (kind !== 0x54 /* T */ && nl > start) return true;
+        const nl = tail.indexOf(10, start);
+        if (nl < 0) break;
+        if (nl > start) {
+          // Read as scan() reads lines; one it cannot read (torn, foreign) counts as a change.
+          const lf = lineFields(tail, start, nl);
+          if (!lf) return true;
+          if (lf.f[0] !== 'T' && keys.has(lf.f[1]!)) return true;
+        }
         start = nl + 1;
       }
       return false;

@@ -12,9 +12,9 @@
  *                                                                         least recently used go until the area fits
  *                                                                         STATCACHE_MAX_BYTES
  *   memo        tsbuild/memo/v1               <64 hex>.json (one per      as statcache (same limits, its own budget)
-                                            build request: src/exec/
-                                            memo.ts)
-  runcache    tsbuild/runcache/v1           <name>/ (RUN --mount=       kept by `store gc`; `cache prune` removes those unused
+ *                                             build request: src/exec/
+ *                                             memo.ts)
+ *   runcache    tsbuild/runcache/v1           <name>/ (RUN --mount=       kept by `store gc`; `cache prune` removes those unused
  *                                             type=cache dirs),           for RUNCACHE_UNUSED_MS (or the --filter until
  *                                             private-XXXXXX scratch dirs duration), `cache prune --all` removes all (subject to
  *                                                                         --filter until), as `docker builder prune` treats
@@ -142,11 +142,11 @@ async function drop(p: string, res: AreaResult, dry: boolean, size?: number): Pr
 }
 
 /**
- * statcache/v1 (and memo/v1, area = 'memo'): unused for STATCACHE_MAX_AGE_MS, then least recently
- * used beyond STATCACHE_MAX_BYTES.
+ * A bounded area of `<64 hex>.json` caches (statcache/v1, memo/v1): unused for
+ * STATCACHE_MAX_AGE_MS, then least recently used beyond STATCACHE_MAX_BYTES (each area its own budget).
  */
-export async function sweepStatCache(h: DerivedHost, cutoff: number, dry: boolean,
-  limits: { maxAgeMs?: number; maxBytes?: number } = {}, area: 'statcache' | 'memo' = 'statcache'): Promise<AreaResult> {
+export async function sweepBounded(h: DerivedHost, area: 'statcache' | 'memo', cutoff: number, dry: boolean,
+  limits: { maxAgeMs?: number; maxBytes?: number } = {}): Promise<AreaResult> {
   const dir = join(h.root, DERIVED_AREAS[area]);
   const res: AreaResult = { removed: 0, freedBytes: 0, kept: 0 };
   const now = Date.now();

@@ -29,7 +29,7 @@ import { withLock } from './lock.js';
 import { imageClosure } from './refs.js';
 import type { FsStore, LeaseFile } from './store.js';
 import type { Digest, GcOptions, GcResult } from './types.js';
-import { sweepInputs, sweepRunCaches, sweepStatCache } from './derived.js';
+import { sweepBounded, sweepInputs, sweepRunCaches } from './derived.js';
 import { chainIds } from './chain.js';
 
 export { chainIds };
@@ -147,8 +147,8 @@ export async function runGc(s: FsStore, opts: GcOptions): Promise<GcResult> {
     return { ...res, cutoff, inputs };
   })));
   const { cutoff, inputs, ...out } = res;
-  const statcache = await sweepStatCache(s, cutoff, dry);
-  const memo = await sweepStatCache(s, cutoff, dry, {}, 'memo');
+  const statcache = await sweepBounded(s, 'statcache', cutoff, dry);
+  const memo = await sweepBounded(s, 'memo', cutoff, dry);
   const runcache = await sweepRunCaches(s, opts.runCaches ?? 'keep', dry);
   out.freedBytes += statcache.freedBytes + memo.freedBytes + runcache.freedBytes;
   out.areas = { inputs, statcache, memo, runcache: { removed: runcache.removed, freedBytes: runcache.freedBytes, kept: runcache.kept } };

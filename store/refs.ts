@@ -29,7 +29,7 @@
  * rename, not fsynced (after a power cut it is stale or unreadable, and so ignored).
  */
 import { statSync } from 'node:fs';
-import { open, readFile, stat } from './afs.js';
+import { open, readFile } from './afs.js';
 import { dirname, join } from 'node:path';
 import { TsbError, errnoCode } from './errors.js';
 import { E, atomicWrite, decodeText, ioError } from './fsutil.js';
@@ -227,16 +227,10 @@ export class FsRefStore implements RefStore {
 
   get lockPath(): string { return join(this.lockDir, 'index.lock'); }
 
-  /** Parsed index.json (cached by inode/size/mtime). Throws TSB5006 when it is not an OCI index. */
+  /** Parsed index.json (cached by its stamp()). Throws TSB5006 when it is not an OCI index. */
   async readIndex(): Promise<OciIndex> {
-    let key: string;
-    try {
-      const st = await stat(this.file);
-      key = `${st.ino}:${st.size}:${st.mtimeMs}`;
-    } catch (e) {
-      if (errnoCode(e) === 'ENOENT') return { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [] };
-      throw ioError(e, 'reading index.json', this.file);
-    }
+    const key = await this.stamp();
+    if (key === 'none') return { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [] };
     if (this.cached?.key === key) return this.cached.index;
     let text: string;
     try { text = decodeText(await readFile(this.file)); } catch (e) {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runMain } from '../helpers/cli.js';
 import { openStore, type FsStore } from '../../store/index.js';
-import { DERIVED_AREAS, sweepStatCache } from '../../store/derived.js';
+import { DERIVED_AREAS, sweepBounded } from '../../store/derived.js';
 import { makeImage, tempStoreDir } from './image.js';
 
 const DAY = 86_400_000;
@@ -108,14 +108,14 @@ describe('statcache/v1', () => {
     expect(await exists(old)).toBe(false);
     expect(await exists(recent)).toBe(true);
     const cutoff = Date.now() - 2000;
-    const bounded = await sweepStatCache(store, cutoff, false, { maxBytes: 4000 });
+    const bounded = await sweepBounded(store, 'statcache', cutoff, false, { maxBytes: 4000 });
     expect(bounded).toMatchObject({ removed: 1, freedBytes: 3000, kept: 1 });
     expect(await exists(recent)).toBe(false);
     expect(await exists(newer)).toBe(true);
     // Written after the cutoff (a running build): kept even beyond the bound.
-    expect((await sweepStatCache(store, cutoff, false, { maxBytes: 0 })).removed).toBe(1);
+    expect((await sweepBounded(store, 'statcache', cutoff, false, { maxBytes: 0 })).removed).toBe(1);
     await file('statcache', `${hex('4')}.json`, 'z');
-    expect((await sweepStatCache(store, Date.now() - 2000, false, { maxBytes: 0 })).kept).toBe(1);
+    expect((await sweepBounded(store, 'statcache', Date.now() - 2000, false, { maxBytes: 0 })).kept).toBe(1);
   });
 });
 
