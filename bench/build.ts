@@ -4,7 +4,8 @@
  *   big:   a 200 MB context (COPY . /data)
  * through tsbuild (a child process, as a user runs it) and, in the same run, Docker BuildKit via
  * ../shared/peers (20.10 and the modern 0.25 daemon, each that is available; else skipped with a
- * message). Prints medians and the tsbuild/BuildKit ratios; peak RSS of tsbuild (cold builds) from /usr/bin/time.
+ * message). Prints medians and the tsbuild/BuildKit ratios; peak RSS of tsbuild (cold builds) from
+ * /usr/bin/time.
  * Goals: no-op ≤ 0.5× BuildKit, cold ≤ 0.5× BuildKit, peak RSS < 200 MB on the 200 MB context.
  *
  * tsbuild runs as the installed `tsbuild` command runs (package.json "bin": bin/tsbuild.js executed
@@ -53,11 +54,12 @@ interface Run { s: number; rssMB: number }
  */
 function timeTsbuild(ctx: string, store: string, opts: { viaNode?: boolean; rss?: boolean } = {}): Run {
   const argv = [...(opts.viaNode ? [process.execPath] : []), bin, 'build', ctx, '-t', 'bench:x', '--store', store, '--progress', 'quiet'];
+  if (!opts.rss) return { s: timeCmd(argv[0]!, argv.slice(1)), rssMB: NaN };
   const t0 = process.hrtime.bigint();
-  const r = opts.rss ? spawnSync('/usr/bin/time', ['-f', '%M', ...argv], { encoding: 'utf8' }) : spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', ...argv], { encoding: 'utf8' });
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`tsbuild failed: ${r.stderr}`);
-  return { s, rssMB: opts.rss ? Number(r.stderr.trim().split('\n').pop()!) / 1024 : NaN };
+  return { s, rssMB: Number(r.stderr.trim().split('\n').pop()!) / 1024 };
 }
 
 function timeCmd(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): number {
