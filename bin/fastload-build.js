@@ -2,9 +2,9 @@
 //
 // Input: the ES modules tsc wrote to dist/, reachable from dist/src/cli/main.js through static
 // imports, `export … from` and literal dynamic `import('./x.js')` (and the CommonJS files of the
-// packages they import, statically or by a literal dynamic `import('pkg')`). Output: each module turned into
-// a plain function body that a vm.Script can compile (with a V8 code cache), same lines as the
-// original so stack traces keep their file:line:
+// packages they import, statically or by a literal dynamic `import('pkg')`). Output: each module
+// turned into a plain function body that a vm.Script can compile (with a V8 code cache), same lines
+// as the original so stack traces keep their file:line:
 //
 //   (async function (__$exp, __$req, __$imp) {"use strict"; <export getters> <imports, hoisted>
 //   <the module, its import/export statements blanked, `export ` keywords turned to spaces>
