@@ -2,20 +2,15 @@
  * The context walk (src/plan/context.ts): BuildContext and contextSignature (what the build memo
  * compares) see exactly the same entries, .dockerignore re-inclusion included.
  */
-import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BuildContext, contextSignature, loadIgnore } from '../../src/plan/context.js';
+import { tmp, writeTree } from '../build/helpers.js';
 
 function tree(files: Record<string, string | null>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tsb-ctx-'));
-  for (const [p, c] of Object.entries(files)) {
-    const abs = join(dir, p);
-    if (c === null) { mkdirSync(abs, { recursive: true }); continue; }
-    mkdirSync(join(abs, '..'), { recursive: true });
-    writeFileSync(abs, c);
-  }
+  const dir = tmp('tsb-ctx-');
+  writeTree(dir, files);
   return dir;
 }
 
